@@ -1,0 +1,1 @@
+//! Message types (to be written).

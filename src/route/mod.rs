@@ -1,0 +1,1 @@
+//! Exchange tables (to be written).

@@ -1,0 +1,96 @@
+//! The concurrency primitives every lock-free structure imports (STYLE 6).
+//!
+//! Readers pin an epoch ([`pin`]) and read through [`Published`] pointers; a writer, serialised
+//! with the other writers of its structure, replaces what a pointer publishes and hands the old
+//! value to the epoch collector, which frees it once no pinned reader can still hold it. Readers
+//! therefore never take a lock and never wait for a writer.
+//!
+//! Reclamation is crossbeam-epoch's (Fraser's epoch-based reclamation, as in crossbeam).
+//!
+//! # Memory ordering
+//!
+//! A store into a [`Published`] is `Release` and a load is `Acquire`: a reader that sees a new
+//! value sees everything the writer wrote into it before publishing. Because a store is a single
+//! pointer swap, a reader sees either the old value or the new one, never a mix.
+#![allow(unsafe_code)]
+
+pub(crate) use crossbeam_epoch::{pin, unprotected, Guard};
+use crossbeam_epoch::{Atomic, Owned, Shared};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+
+/// An optional heap value that readers load under an epoch guard and one writer at a time
+/// replaces.
+///
+/// Writers must be serialised by the owner (every owner holds a writer mutex); loads may run on
+/// any thread at any time.
+pub(crate) struct Published<T> {
+    ptr: Atomic<T>,
+}
+
+impl<T> Published<T> {
+    /// An empty pointer.
+    pub(crate) const fn null() -> Self {
+        Published { ptr: Atomic::null() }
+    }
+
+    /// A pointer publishing `value`.
+    pub(crate) fn new(value: T) -> Self {
+        Published { ptr: Atomic::new(value) }
+    }
+
+    /// The published value, valid for as long as `guard` is pinned.
+    #[inline]
+    pub(crate) fn load<'g>(&self, guard: &'g Guard) -> Option<&'g T> {
+        let shared = self.ptr.load(Acquire, guard);
+        // SAFETY: every non-null pointer stored here came from `Owned` (a live allocation), and
+        // it is only freed through `defer_destroy` after being unlinked, which waits until no
+        // guard pinned before the unlink is alive; `guard` is such a guard, so the value outlives
+        // `'g`.
+        unsafe { shared.as_ref() }
+    }
+
+    /// Publishes `value` (or nothing) and retires the previous value.
+    ///
+    /// The caller must be the only writer of this pointer for the duration of the call.
+    pub(crate) fn replace(&self, value: Option<T>, guard: &Guard) {
+        let new = match value {
+            Some(v) => Owned::new(v).into_shared(guard),
+            None => Shared::null(),
+        };
+        let old = self.ptr.swap(new, Release, guard);
+        if !old.is_null() {
+            // SAFETY: `old` was just unlinked by the swap, so no reader pinned after this point
+            // can reach it; readers pinned before keep it alive until their guards drop, which is
+            // what `defer_destroy` waits for. No other writer can unlink it twice (writers are
+            // serialised by the owner, per this type's contract).
+            unsafe { guard.defer_destroy(old) };
+        }
+    }
+
+    /// Whether nothing is published; for the serialised writer (`Relaxed` is enough: only
+    /// writers store, and they are ordered by the owner's mutex).
+    pub(crate) fn is_null_for_writer(&self) -> bool {
+        // SAFETY: `unprotected` is fine for a null check: the pointer is not dereferenced.
+        self.ptr.load(Relaxed, unsafe { unprotected() }).is_null()
+    }
+}
+
+impl<T> Drop for Published<T> {
+    fn drop(&mut self) {
+        // SAFETY: `&mut self` means no reader can hold a reference through this pointer any more
+        // (readers borrow the owner), so the value can be freed at once.
+        unsafe {
+            let guard = unprotected();
+            let old = self.ptr.swap(Shared::null(), Relaxed, guard);
+            if !old.is_null() {
+                drop(old.into_owned());
+            }
+        }
+    }
+}
+
+impl<T> Default for Published<T> {
+    fn default() -> Self {
+        Published::null()
+    }
+}

@@ -1,0 +1,1 @@
+//! Lock-free open-addressing map (to come).

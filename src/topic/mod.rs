@@ -1,0 +1,75 @@
+//! Topic words and patterns, and the wildcard trie matcher.
+//!
+//! A routing key or binding pattern is split at every `.` into words, which may be empty
+//! (`a..b` has three words, `a.` two); the empty string has zero words (SEMANTICS T1). In a
+//! pattern, `*` matches exactly one word and `#` zero or more; any other word, `a*` or `a#`
+//! included, matches only itself, byte for byte (SEMANTICS T2, T3, T4). Keys and patterns are
+//! UTF-8 of at most [`MAX_LEN`] bytes (SEMANTICS N1).
+//!
+//! [`TopicTrie`] matches keys against a set of bound patterns; [`KeyTable`] is its exact-key
+//! part on its own (the direct exchange). Both take no lock to route: see their
+//! `# Memory ordering` sections.
+
+mod dest_set;
+mod key_table;
+mod lfmap;
+mod trie;
+
+pub use dest_set::DestSet;
+pub use key_table::KeyTable;
+pub use trie::{RouteStats, TopicTrie};
+
+use crate::error::{Error, Input};
+
+/// The longest key, pattern or name, in bytes (SEMANTICS N1).
+pub const MAX_LEN: usize = 255;
+
+/// Checks that `s` is at most [`MAX_LEN`] bytes.
+///
+/// # Errors
+///
+/// [`ErrorKind::TooLong`](crate::ErrorKind::TooLong) naming `input` when it is longer.
+pub fn check_len(s: &str, input: Input) -> Result<(), Error> {
+    if s.len() > MAX_LEN {
+        return Err(Error::too_long(input, s.len(), MAX_LEN));
+    }
+    Ok(())
+}
+
+/// Checks raw bytes (from C, or a file) as a key or pattern: UTF-8 and at most [`MAX_LEN`] bytes.
+///
+/// # Errors
+///
+/// [`ErrorKind::InvalidUtf8`](crate::ErrorKind::InvalidUtf8) with the offset of the first bad
+/// byte, or [`ErrorKind::TooLong`](crate::ErrorKind::TooLong).
+pub fn validate_bytes(bytes: &[u8], input: Input) -> Result<&str, Error> {
+    let s = std::str::from_utf8(bytes)
+        .map_err(|e| Error::invalid_utf8(input, e.valid_up_to()))?;
+    check_len(s, input)?;
+    Ok(s)
+}
+
+/// The words of a key or pattern: `""` has none, otherwise every `.` separates two words.
+///
+/// ```
+/// let w: Vec<&str> = warren::topic::words("a..b.").collect();
+/// assert_eq!(w, ["a", "", "b", ""]);
+/// assert_eq!(warren::topic::words("").count(), 0);
+/// ```
+pub fn words(s: &str) -> impl Iterator<Item = &str> + Clone {
+    // `split` yields one empty word for "", which T1 says is zero words.
+    s.split('.').take(if s.is_empty() { 0 } else { usize::MAX })
+}
+
+/// Whether `pattern` matches `key` (SEMANTICS T4), through a fresh [`TopicTrie`].
+///
+/// # Errors
+///
+/// As [`TopicTrie::bind`] and [`TopicTrie::route`].
+pub fn is_match(pattern: &str, key: &str) -> Result<bool, Error> {
+    let trie = TopicTrie::new();
+    trie.bind(pattern, ())?;
+    let mut out = DestSet::new();
+    trie.route(key, &mut out)?;
+    Ok(!out.is_empty())
+}
