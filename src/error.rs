@@ -69,23 +69,42 @@ impl Input {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Kind {
-    TooLong { input: Input, len: usize, max: usize },
-    InvalidUtf8 { input: Input, valid_up_to: usize },
-    Amqp { code: u16, text: String },
+    TooLong {
+        input: Input,
+        len: usize,
+        max: usize,
+    },
+    InvalidUtf8 {
+        input: Input,
+        valid_up_to: usize,
+    },
+    Amqp {
+        code: u16,
+        text: String,
+    },
 }
 
 impl Error {
     pub(crate) fn too_long(input: Input, len: usize, max: usize) -> Error {
-        Error { kind: Kind::TooLong { input, len, max } }
+        Error {
+            kind: Kind::TooLong { input, len, max },
+        }
     }
 
     pub(crate) fn invalid_utf8(input: Input, valid_up_to: usize) -> Error {
-        Error { kind: Kind::InvalidUtf8 { input, valid_up_to } }
+        Error {
+            kind: Kind::InvalidUtf8 { input, valid_up_to },
+        }
     }
 
     /// An AMQP error with `code` (one of SEMANTICS F1's reply codes, or 312) and its text.
     pub(crate) fn amqp(code: u16, text: impl Into<String>) -> Error {
-        Error { kind: Kind::Amqp { code, text: text.into() } }
+        Error {
+            kind: Kind::Amqp {
+                code,
+                text: text.into(),
+            },
+        }
     }
 
     /// The broad class of this error.

@@ -30,12 +30,9 @@ pub(crate) struct Published<T> {
 impl<T> Published<T> {
     /// An empty pointer.
     pub(crate) const fn null() -> Self {
-        Published { ptr: Atomic::null() }
-    }
-
-    /// A pointer publishing `value`.
-    pub(crate) fn new(value: T) -> Self {
-        Published { ptr: Atomic::new(value) }
+        Published {
+            ptr: Atomic::null(),
+        }
     }
 
     /// The published value, valid for as long as `guard` is pinned.
@@ -65,6 +62,22 @@ impl<T> Published<T> {
             // serialised by the owner, per this type's contract).
             unsafe { guard.defer_destroy(old) };
         }
+    }
+
+    /// Publishes `value`, retires the previous value and returns the new one, valid for as long
+    /// as `guard` is pinned.
+    ///
+    /// The caller must be the only writer of this pointer for the duration of the call.
+    pub(crate) fn publish<'g>(&self, value: T, guard: &'g Guard) -> &'g T {
+        let new = Owned::new(value).into_shared(guard);
+        let old = self.ptr.swap(new, Release, guard);
+        if !old.is_null() {
+            // SAFETY: as in `replace`: `old` is unlinked and writers are serialised.
+            unsafe { guard.defer_destroy(old) };
+        }
+        // SAFETY: `new` is a live allocation made above; only a later writer can unlink it, and
+        // it would retire it through `defer_destroy`, which waits for `guard`.
+        unsafe { new.deref() }
     }
 
     /// Whether nothing is published; for the serialised writer (`Relaxed` is enough: only

@@ -21,7 +21,10 @@ pub struct DestSet<D> {
 impl<D: Copy + Eq + Hash> DestSet<D> {
     /// An empty set.
     pub fn new() -> Self {
-        DestSet { items: SmallVec::new(), index: None }
+        DestSet {
+            items: SmallVec::new(),
+            index: None,
+        }
     }
 
     /// Adds `dest` unless present; returns whether it was added.

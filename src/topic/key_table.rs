@@ -1,47 +1,166 @@
 //! [`KeyTable`]: exact routing key to destinations, lock-free to read.
 
-use super::DestSet;
-use crate::error::Error;
+use super::lfmap::LfMap;
+use super::{check_len, DestSet};
+use crate::error::{Error, Input};
+use crate::sync::{pin, Guard};
+use smallvec::SmallVec;
 use std::hash::Hash;
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Mutex, MutexGuard};
+
+/// The destinations bound at one key or trie node: immutable, replaced whole (copy on write).
+pub(super) type DestList<D> = SmallVec<[D; 2]>;
+
+/// `cur` plus `dest`, or `None` if `dest` is already in it.
+pub(super) fn with_dest<D: Copy + Eq>(cur: Option<&DestList<D>>, dest: D) -> Option<DestList<D>> {
+    let cur = cur.map_or(&[][..], |c| c.as_slice());
+    if cur.contains(&dest) {
+        return None;
+    }
+    let mut list = DestList::with_capacity(cur.len() + 1);
+    list.extend_from_slice(cur);
+    list.push(dest);
+    Some(list)
+}
+
+/// `cur` without `dest` (possibly empty), or `None` if `dest` is not in it.
+pub(super) fn without_dest<D: Copy + Eq>(
+    cur: Option<&DestList<D>>,
+    dest: D,
+) -> Option<DestList<D>> {
+    let cur = cur?;
+    if !cur.contains(&dest) {
+        return None;
+    }
+    Some(cur.iter().copied().filter(|&d| d != dest).collect())
+}
+
+/// Locks a writer mutex. A panic while holding it cannot leave a structure half-published
+/// (every change is one pointer store), so a poisoned lock is taken as is.
+pub(super) fn lock(m: &Mutex<()>) -> MutexGuard<'_, ()> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// An exact-key table: the direct exchange, and the literal patterns of a [`TopicTrie`].
 ///
+/// A routing call hashes the key once and probes one open-addressing table; it takes no lock.
+/// Writers serialise on an internal mutex.
+///
+/// # Memory ordering
+///
+/// Once [`bind`](Self::bind) returns, a [`route`](Self::route) that happens after it finds the
+/// binding; once [`unbind`](Self::unbind) returns, a `route` that happens after it does not.
+/// A `route` concurrent with a change sees the key's bindings before or after that change, and
+/// always sees bindings no call changes.
+///
 /// [`TopicTrie`]: super::TopicTrie
 pub struct KeyTable<D> {
-    _d: std::marker::PhantomData<D>,
+    map: LfMap<DestList<D>>,
+    hasher: ahash::RandomState,
+    /// (key, destination) pairs.
+    len: AtomicUsize,
+    writer: Mutex<()>,
 }
 
 impl<D: Copy + Eq + Hash + Send + Sync + 'static> KeyTable<D> {
     /// An empty table.
     pub fn new() -> Self {
-        todo!()
+        KeyTable {
+            map: LfMap::new(),
+            hasher: ahash::RandomState::new(),
+            len: AtomicUsize::new(0),
+            writer: Mutex::new(()),
+        }
     }
 
     /// Binds `key` to `dest`; returns whether the binding is new.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::TooLong`](crate::ErrorKind::TooLong) if `key` is over 255 bytes; nothing
+    /// changes.
     pub fn bind(&self, key: &str, dest: D) -> Result<bool, Error> {
-        let _ = (key, dest);
-        todo!()
+        check_len(key, Input::BindingKey)?;
+        let _w = lock(&self.writer);
+        Ok(self.bind_locked(key, dest, &pin()))
+    }
+
+    /// [`bind`](Self::bind) for a caller holding the writer lock, with a checked key.
+    pub(super) fn bind_locked(&self, key: &str, dest: D, guard: &Guard) -> bool {
+        let hash = self.hasher.hash_one(key.as_bytes());
+        let Some(list) = with_dest(self.map.get(hash, key.as_bytes(), guard), dest) else {
+            return false;
+        };
+        self.map.insert(hash, key.as_bytes(), list, guard);
+        self.len.fetch_add(1, Relaxed);
+        true
     }
 
     /// Removes the binding of `key` to `dest`; returns whether it existed.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::TooLong`](crate::ErrorKind::TooLong) if `key` is over 255 bytes.
     pub fn unbind(&self, key: &str, dest: D) -> Result<bool, Error> {
-        let _ = (key, dest);
-        todo!()
+        check_len(key, Input::BindingKey)?;
+        let _w = lock(&self.writer);
+        let guard = pin();
+        let hash = self.hasher.hash_one(key.as_bytes());
+        let Some(list) = without_dest(self.map.get(hash, key.as_bytes(), &guard), dest) else {
+            return Ok(false);
+        };
+        if list.is_empty() {
+            self.map.remove(hash, key.as_bytes(), &guard);
+        } else {
+            self.map.insert(hash, key.as_bytes(), list, &guard);
+        }
+        self.len.fetch_sub(1, Relaxed);
+        Ok(true)
     }
 
     /// Adds the destinations bound to exactly `key` to `out`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::TooLong`](crate::ErrorKind::TooLong) if `key` is over 255 bytes.
     pub fn route(&self, key: &str, out: &mut DestSet<D>) -> Result<(), Error> {
-        let _ = (key, out);
-        todo!()
+        check_len(key, Input::RoutingKey)?;
+        self.route_pinned(key, out, &pin());
+        Ok(())
+    }
+
+    /// [`route`](Self::route) with a checked key, under the caller's guard.
+    #[inline]
+    pub(super) fn route_pinned(&self, key: &str, out: &mut DestSet<D>, guard: &Guard) {
+        if self.map.len() == 0 {
+            return;
+        }
+        let hash = self.hasher.hash_one(key.as_bytes());
+        if let Some(dests) = self.map.get(hash, key.as_bytes(), guard) {
+            out.extend_from_slice(dests);
+        }
+    }
+
+    /// The writer lock, for callers that batch several changes.
+    pub(super) fn writer(&self) -> MutexGuard<'_, ()> {
+        lock(&self.writer)
     }
 
     /// The number of (key, destination) bindings.
     pub fn len(&self) -> usize {
-        todo!()
+        self.len.load(Relaxed)
     }
 
     /// Whether there are no bindings.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+impl<D: Copy + Eq + Hash + Send + Sync + 'static> Default for KeyTable<D> {
+    fn default() -> Self {
+        KeyTable::new()
     }
 }

@@ -1,1 +1,249 @@
-//! Lock-free open-addressing map (to come).
+//! `LfMap`: a byte-string map that readers search without locks while one writer changes it.
+//!
+//! This is the trie's publication module: the child tables of trie nodes and the exact-key
+//! table are `LfMap`s. It is an open-addressing hash table with linear probing whose slots are
+//! epoch-protected pointers to immutable entries (`Entry`: the key's hash, the key, and a
+//! [`Published`] value).
+//!
+//! # Protocol
+//!
+//! - Writers are serialised by the owner (every owner holds a writer mutex around each call of
+//!   `insert` and `remove`); readers call `get` at any time under a pinned epoch guard.
+//! - An entry is fully written before the `Release` store that puts it into a slot, so a reader
+//!   that finds it (`Acquire`) sees its key and value.
+//! - Entries are never moved out of a slot of a published table. Removing a key clears the
+//!   entry's value and leaves the entry as a tombstone (probe chains stay intact); inserting the
+//!   key again reuses it.
+//! - When the table fills (live entries plus tombstones over 3/4 of the slots) or empties
+//!   (tombstones over 3/4 of the used slots), the writer builds a new table holding the same
+//!   live entries (shared, not copied), publishes it, and retires the old slot array and the
+//!   tombstones. A reader still in the old table finds the same live entries there.
+//! - Every table keeps at least one empty slot, so a probe always ends.
+//!
+//! # Ownership
+//!
+//! Entries belong to the map, not to a table: dropping a retired table frees only its slot
+//! array; a tombstone is retired when a rebuild leaves it out; the map's `Drop` frees the
+//! entries of the current table.
+//!
+//! # Memory ordering
+//!
+//! Once `insert` returns, a `get` that happens after it finds the value; once `remove`
+//! returns, a `get` that happens after it does not. A `get` concurrent with a change finds
+//! either the old or the new state of that key, and always finds keys that no call changes.
+#![allow(unsafe_code)]
+
+use crate::sync::{unprotected, Guard, Published};
+use crossbeam_epoch::{Atomic, Owned};
+use std::sync::atomic::AtomicU32;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+
+/// One key of the map. Immutable once in a slot, except for its value pointer.
+struct Entry<V> {
+    hash: u64,
+    key: Box<[u8]>,
+    /// The value; null while the entry is a tombstone.
+    val: Published<V>,
+}
+
+/// A slot array; its length is a power of two. Dropping it does not free the entries
+/// (crossbeam's `Atomic` has no drop glue): they belong to the map.
+struct Table<V> {
+    slots: Box<[Atomic<Entry<V>>]>,
+}
+
+/// The map. See the module documentation for the protocol.
+pub(crate) struct LfMap<V> {
+    table: Published<Table<V>>,
+    /// Non-null slots of the current table (live entries and tombstones). Writer only.
+    used: AtomicU32,
+    /// Entries holding a value. Written by the writer, read anywhere as a hint.
+    live: AtomicU32,
+}
+
+/// The slot where a probe for `hash` starts, in a table of `mask + 1` slots.
+#[inline]
+fn start_slot(hash: u64, mask: usize) -> usize {
+    // Truncating the hash to the platform word is intended: only the low bits are used.
+    #[allow(clippy::as_conversions)]
+    let h = hash as usize;
+    h & mask
+}
+
+/// `a == b`, without a call to `memcmp` for the short words and keys routing compares.
+#[inline]
+fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut ca = a.chunks_exact(8);
+    let mut cb = b.chunks_exact(8);
+    for (x, y) in ca.by_ref().zip(cb.by_ref()) {
+        if x != y {
+            return false;
+        }
+    }
+    ca.remainder()
+        .iter()
+        .zip(cb.remainder())
+        .all(|(x, y)| x == y)
+}
+
+impl<V> LfMap<V> {
+    /// An empty map; allocates nothing.
+    pub(crate) const fn new() -> Self {
+        LfMap {
+            table: Published::null(),
+            used: AtomicU32::new(0),
+            live: AtomicU32::new(0),
+        }
+    }
+
+    /// The number of keys with a value. Exact for the writer; a hint for readers.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        usize::try_from(self.live.load(Relaxed)).unwrap_or(usize::MAX)
+    }
+
+    /// The entry for `key`, live or tombstone.
+    #[inline]
+    fn find<'g>(&self, hash: u64, key: &[u8], guard: &'g Guard) -> Option<&'g Entry<V>> {
+        let table = self.table.load(guard)?;
+        let mask = table.slots.len() - 1;
+        let mut i = start_slot(hash, mask);
+        loop {
+            let ptr = table.slots[i].load(Acquire, guard);
+            // SAFETY: a non-null slot points to an entry that is freed only through
+            // `defer_destroy` after a rebuild has published a table without it (or by the map's
+            // `Drop`, which needs `&mut self`); `guard` was pinned before that retirement could
+            // complete, so the entry outlives `'g`. `None` (an empty slot) ends the probe: every
+            // table keeps an empty slot (module docs).
+            let entry = unsafe { ptr.as_ref() }?;
+            if entry.hash == hash && bytes_eq(&entry.key, key) {
+                return Some(entry);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// The value for `key`, valid while `guard` is pinned. `hash` must be the owner's hash of
+    /// `key` (the same function for every call on this map).
+    #[inline]
+    pub(crate) fn get<'g>(&self, hash: u64, key: &[u8], guard: &'g Guard) -> Option<&'g V> {
+        self.find(hash, key, guard)?.val.load(guard)
+    }
+
+    /// Sets the value of `key` (retiring a previous one) and returns the new value.
+    ///
+    /// Writer only: the caller holds the owner's writer lock.
+    pub(crate) fn insert<'g>(&self, hash: u64, key: &[u8], val: V, guard: &'g Guard) -> &'g V {
+        if let Some(entry) = self.find(hash, key, guard) {
+            if entry.val.is_null_for_writer() {
+                self.live.fetch_add(1, Relaxed);
+            }
+            return entry.val.publish(val, guard);
+        }
+        let used = self.used.load(Relaxed);
+        let capacity = self.table.load(guard).map_or(0, |t| t.slots.len());
+        if (u64::from(used) + 1) * 4 > u64::try_from(capacity).unwrap_or(u64::MAX) * 3 {
+            self.rebuild(self.len() + 1, guard);
+        }
+        let table = self.table.load(guard).expect("rebuild published a table");
+        let mask = table.slots.len() - 1;
+        let mut i = start_slot(hash, mask);
+        while !table.slots[i].load(Relaxed, guard).is_null() {
+            i = (i + 1) & mask;
+        }
+        let entry = Owned::new(Entry {
+            hash,
+            key: key.into(),
+            val: Published::null(),
+        });
+        let val = entry.val.publish(val, guard);
+        table.slots[i].store(entry, Release);
+        self.used.fetch_add(1, Relaxed);
+        self.live.fetch_add(1, Relaxed);
+        val
+    }
+
+    /// Clears the value of `key`; returns whether it had one.
+    ///
+    /// Writer only: the caller holds the owner's writer lock.
+    pub(crate) fn remove(&self, hash: u64, key: &[u8], guard: &Guard) -> bool {
+        let Some(entry) = self.find(hash, key, guard) else {
+            return false;
+        };
+        if entry.val.is_null_for_writer() {
+            return false;
+        }
+        entry.val.replace(None, guard);
+        let live = self.live.fetch_sub(1, Relaxed) - 1;
+        let used = self.used.load(Relaxed);
+        if live == 0 || (used > 8 && u64::from(live) * 4 < u64::from(used)) {
+            self.rebuild(self.len(), guard);
+        }
+        true
+    }
+
+    /// Publishes a table sized for `live` entries holding the current live entries (none when
+    /// `live` is 0), and retires the old slot array and the tombstones.
+    fn rebuild(&self, live: usize, guard: &Guard) {
+        let new = if live == 0 {
+            None
+        } else {
+            let capacity = (live * 2).max(4).next_power_of_two();
+            Some(Table {
+                slots: (0..capacity).map(|_| Atomic::null()).collect(),
+            })
+        };
+        if let Some(old) = self.table.load(guard) {
+            for slot in old.slots.iter() {
+                let ptr = slot.load(Relaxed, guard);
+                // SAFETY: slots of the current table point to live allocations owned by the
+                // map; only this (serialised) writer retires them.
+                let Some(entry) = (unsafe { ptr.as_ref() }) else {
+                    continue;
+                };
+                match &new {
+                    Some(table) if !entry.val.is_null_for_writer() => {
+                        let mask = table.slots.len() - 1;
+                        let mut i = start_slot(entry.hash, mask);
+                        while !table.slots[i].load(Relaxed, guard).is_null() {
+                            i = (i + 1) & mask;
+                        }
+                        // Relaxed: the new table is published below with `Release`.
+                        table.slots[i].store(ptr, Relaxed);
+                    }
+                    // SAFETY: a tombstone (or, when nothing is live, every entry) is left out of
+                    // the new table, so once the old table is unlinked below no new reader can
+                    // reach it; readers pinned earlier keep it alive, which `defer_destroy`
+                    // waits for. It is in no other table, so it is retired exactly once.
+                    _ => unsafe { guard.defer_destroy(ptr) },
+                }
+            }
+        }
+        self.table.replace(new, guard);
+        self.used
+            .store(u32::try_from(live).unwrap_or(u32::MAX), Relaxed);
+    }
+}
+
+impl<V> Drop for LfMap<V> {
+    fn drop(&mut self) {
+        // SAFETY: `&mut self` means no reader or writer can reach this map any more (a map that
+        // readers could reach is retired through `defer_destroy` and dropped only after them),
+        // so the entries of the current table can be freed at once. Entries of retired tables
+        // are either in the current table or were retired already.
+        unsafe {
+            let guard = unprotected();
+            if let Some(table) = self.table.load(guard) {
+                for slot in table.slots.iter() {
+                    let ptr = slot.load(Relaxed, guard);
+                    if !ptr.is_null() {
+                        drop(ptr.into_owned());
+                    }
+                }
+            }
+        }
+    }
+}

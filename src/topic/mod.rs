@@ -43,22 +43,52 @@ pub fn check_len(s: &str, input: Input) -> Result<(), Error> {
 /// [`ErrorKind::InvalidUtf8`](crate::ErrorKind::InvalidUtf8) with the offset of the first bad
 /// byte, or [`ErrorKind::TooLong`](crate::ErrorKind::TooLong).
 pub fn validate_bytes(bytes: &[u8], input: Input) -> Result<&str, Error> {
-    let s = std::str::from_utf8(bytes)
-        .map_err(|e| Error::invalid_utf8(input, e.valid_up_to()))?;
+    let s = std::str::from_utf8(bytes).map_err(|e| Error::invalid_utf8(input, e.valid_up_to()))?;
     check_len(s, input)?;
     Ok(s)
 }
 
 /// The words of a key or pattern: `""` has none, otherwise every `.` separates two words.
 ///
+/// This is the crate's one word splitter; routing uses it on every key, so it is a plain byte
+/// loop rather than `str::split` (whose searcher costs more than the search on short keys).
+///
 /// ```
 /// let w: Vec<&str> = warren::topic::words("a..b.").collect();
 /// assert_eq!(w, ["a", "", "b", ""]);
 /// assert_eq!(warren::topic::words("").count(), 0);
 /// ```
-pub fn words(s: &str) -> impl Iterator<Item = &str> + Clone {
-    // `split` yields one empty word for "", which T1 says is zero words.
-    s.split('.').take(if s.is_empty() { 0 } else { usize::MAX })
+pub fn words(s: &str) -> Words<'_> {
+    Words {
+        rest: if s.is_empty() { None } else { Some(s) },
+    }
+}
+
+/// The iterator of [`words`].
+#[derive(Clone, Debug)]
+pub struct Words<'a> {
+    /// What is left to split; `None` once the last word is out.
+    rest: Option<&'a str>,
+}
+
+impl<'a> Iterator for Words<'a> {
+    type Item = &'a str;
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a str> {
+        let rest = self.rest?;
+        match rest.bytes().position(|b| b == b'.') {
+            Some(dot) => {
+                // `dot` indexes an ASCII byte, so both sides are on char boundaries.
+                self.rest = Some(&rest[dot + 1..]);
+                Some(&rest[..dot])
+            }
+            None => {
+                self.rest = None;
+                Some(rest)
+            }
+        }
+    }
 }
 
 /// Whether `pattern` matches `key` (SEMANTICS T4), through a fresh [`TopicTrie`].
