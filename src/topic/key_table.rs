@@ -1,6 +1,6 @@
 //! [`KeyTable`]: exact routing key to destinations, lock-free to read.
 
-use super::lfmap::LfMap;
+use super::lfmap::{KeyHasher, LfMap};
 use super::{check_len, DestSet};
 use crate::error::{Error, Input};
 use crate::sync::{pin, Guard};
@@ -58,7 +58,7 @@ pub(super) fn lock(m: &Mutex<()>) -> MutexGuard<'_, ()> {
 /// [`TopicTrie`]: super::TopicTrie
 pub struct KeyTable<D> {
     map: LfMap<DestList<D>>,
-    hasher: ahash::RandomState,
+    hasher: KeyHasher,
     /// (key, destination) pairs.
     len: AtomicUsize,
     writer: Mutex<()>,
@@ -69,7 +69,7 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> KeyTable<D> {
     pub fn new() -> Self {
         KeyTable {
             map: LfMap::new(),
-            hasher: ahash::RandomState::new(),
+            hasher: KeyHasher::new(),
             len: AtomicUsize::new(0),
             writer: Mutex::new(()),
         }
@@ -89,7 +89,7 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> KeyTable<D> {
 
     /// [`bind`](Self::bind) for a caller holding the writer lock, with a checked key.
     pub(super) fn bind_locked(&self, key: &str, dest: D, guard: &Guard) -> bool {
-        let hash = self.hasher.hash_one(key.as_bytes());
+        let hash = self.hasher.hash(key.as_bytes());
         let Some(list) = with_dest(self.map.get(hash, key.as_bytes(), guard), dest) else {
             return false;
         };
@@ -107,7 +107,7 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> KeyTable<D> {
         check_len(key, Input::BindingKey)?;
         let _w = lock(&self.writer);
         let guard = pin();
-        let hash = self.hasher.hash_one(key.as_bytes());
+        let hash = self.hasher.hash(key.as_bytes());
         let Some(list) = without_dest(self.map.get(hash, key.as_bytes(), &guard), dest) else {
             return Ok(false);
         };
@@ -137,7 +137,7 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> KeyTable<D> {
         if self.map.len() == 0 {
             return;
         }
-        let hash = self.hasher.hash_one(key.as_bytes());
+        let hash = self.hasher.hash(key.as_bytes());
         if let Some(dests) = self.map.get(hash, key.as_bytes(), guard) {
             out.extend_from_slice(dests);
         }

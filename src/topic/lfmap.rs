@@ -35,6 +35,7 @@
 
 use crate::sync::{unprotected, Guard, Published};
 use crossbeam_epoch::{Atomic, Owned};
+use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
@@ -68,6 +69,26 @@ fn start_slot(hash: u64, mask: usize) -> usize {
     #[allow(clippy::as_conversions)]
     let h = hash as usize;
     h & mask
+}
+
+/// The hash function of an [`LfMap`]'s keys: ahash, randomly keyed per owner (so a publisher
+/// cannot choose keys that collide), over the bytes alone (no length prefix: the map compares
+/// the bytes anyway).
+pub(crate) struct KeyHasher(ahash::RandomState);
+
+impl KeyHasher {
+    /// A hasher with fresh random keys.
+    pub(crate) fn new() -> Self {
+        KeyHasher(ahash::RandomState::new())
+    }
+
+    /// The hash of `key`.
+    #[inline]
+    pub(crate) fn hash(&self, key: &[u8]) -> u64 {
+        let mut h = self.0.build_hasher();
+        h.write(key);
+        h.finish()
+    }
 }
 
 /// `a == b`, without a call to `memcmp` for the short words and keys routing compares.

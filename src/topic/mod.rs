@@ -74,10 +74,10 @@ pub struct Words<'a> {
 impl<'a> Iterator for Words<'a> {
     type Item = &'a str;
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<&'a str> {
         let rest = self.rest?;
-        match rest.bytes().position(|b| b == b'.') {
+        match find_dot(rest.as_bytes()) {
             Some(dot) => {
                 // `dot` indexes an ASCII byte, so both sides are on char boundaries.
                 self.rest = Some(&rest[dot + 1..]);
@@ -89,6 +89,34 @@ impl<'a> Iterator for Words<'a> {
             }
         }
     }
+}
+
+/// The index of the first `.` in `bytes`, eight bytes at a time.
+#[inline]
+fn find_dot(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    const DOTS: u64 = u64::from_ne_bytes([b'.'; 8]);
+    let mut chunks = bytes.chunks_exact(8);
+    let mut base = 0;
+    for chunk in chunks.by_ref() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        // A byte of `x` is zero where the chunk has a dot; the classic zero-byte test marks the
+        // lowest such byte exactly (bytes above it may be marked falsely, which `trailing_zeros`
+        // on a little-endian load never reaches).
+        let x = u64::from_le_bytes(word) ^ DOTS;
+        let found = x.wrapping_sub(ONES) & !x & HIGHS;
+        if found != 0 {
+            return Some(base + usize::try_from(found.trailing_zeros() / 8).unwrap_or(0));
+        }
+        base += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == b'.')
+        .map(|i| base + i)
 }
 
 /// Whether `pattern` matches `key` (SEMANTICS T4), through a fresh [`TopicTrie`].

@@ -28,8 +28,9 @@
 //! epoch collector frees what was unlinked once no reader can hold it).
 
 use super::key_table::{lock, with_dest, without_dest, DestList, KeyTable};
-use super::lfmap::LfMap;
+use super::lfmap::{KeyHasher, LfMap};
 use super::{check_len, words, DestSet};
+
 use crate::error::{Error, Input};
 use crate::sync::{pin, Guard, Published};
 use smallvec::SmallVec;
@@ -37,6 +38,9 @@ use std::hash::Hash;
 use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Mutex;
+
+/// Words of a key kept on the stack (with their hashes) during a route.
+const WORDS_INLINE: usize = 16;
 
 /// What one routing call did, for tests and explanations.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -123,7 +127,7 @@ pub struct TopicTrie<D> {
     /// Root of the wildcard patterns.
     root: Node<D>,
     /// Hashes words for every child table of the trie, so a key's word is hashed once.
-    hasher: ahash::RandomState,
+    hasher: KeyHasher,
     /// Bindings in the trie (not in `exact`).
     wild_len: AtomicUsize,
     /// Serialises trie writers.
@@ -141,7 +145,7 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> TopicTrie<D> {
         TopicTrie {
             exact: KeyTable::new(),
             root: Node::new(),
-            hasher: ahash::RandomState::new(),
+            hasher: KeyHasher::new(),
             wild_len: AtomicUsize::new(0),
             writer: Mutex::new(()),
         }
@@ -209,7 +213,7 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> TopicTrie<D> {
                     .load(guard)
                     .unwrap_or_else(|| node.hash.publish(Node::new(), guard)),
                 _ => {
-                    let h = self.hasher.hash_one(word.as_bytes());
+                    let h = self.hasher.hash(word.as_bytes());
                     match node.children.get(h, word.as_bytes(), guard) {
                         Some(child) => child,
                         None => node.children.insert(h, word.as_bytes(), Node::new(), guard),
@@ -245,7 +249,7 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> TopicTrie<D> {
                 "*" => (node.star.load(guard), Edge::Star),
                 "#" => (node.hash.load(guard), Edge::Hash),
                 _ => {
-                    let h = self.hasher.hash_one(word.as_bytes());
+                    let h = self.hasher.hash(word.as_bytes());
                     (
                         node.children.get(h, word.as_bytes(), guard),
                         Edge::Word(h, word),
@@ -305,19 +309,44 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> TopicTrie<D> {
         if self.wild_len.load(Relaxed) == 0 {
             return Ok(stats);
         }
-        let words: SmallVec<[&[u8]; 16]> = words(key).map(str::as_bytes).collect();
+        // Built in place (`collect` would move the inline buffer out of a call).
+        let mut words: SmallVec<[&[u8]; WORDS_INLINE]> = SmallVec::new();
+        for w in self::words(key) {
+            words.push(w.as_bytes());
+        }
         let n = words.len();
-        // Word hashes, computed on first use (0 = not yet; a real 0 is merely recomputed).
-        let mut hashes: SmallVec<[u64; 16]> = smallvec::smallvec![0; n];
+        // Hashes of the first words, computed on first use (0 = not yet; a real 0 is merely
+        // recomputed); later words of long keys are hashed at each use.
+        let mut hashes = [0u64; WORDS_INLINE];
         // `#`-nodes expanded so far, with the lowest position each was expanded from.
         let mut expanded: SmallVec<[(*const Node<D>, usize); 8]> = SmallVec::new();
-        let mut stack: SmallVec<[(&Node<D>, usize); 32]> = SmallVec::new();
-        stack.push((&self.root, 0));
-        while let Some((node, i)) = stack.pop() {
+        // States still to visit. The walk follows one successor of each state directly (`next`)
+        // and stacks only the others.
+        let mut stack: SmallVec<[(&Node<D>, usize); 16]> = SmallVec::new();
+        let mut next = Some((&self.root, 0));
+        while let Some((node, i)) = next.take().or_else(|| stack.pop()) {
             stats.states += 1;
             if i == n {
                 if let Some(dests) = node.dests.load(guard) {
                     out.extend_from_slice(dests);
+                }
+            } else {
+                if node.children.len() != 0 {
+                    let h = match hashes.get_mut(i) {
+                        Some(h) if *h != 0 => *h,
+                        Some(h) => {
+                            *h = self.hasher.hash(words[i]);
+                            *h
+                        }
+                        None => self.hasher.hash(words[i]),
+                    };
+                    next = node.children.get(h, words[i], guard).map(|c| (c, i + 1));
+                }
+                if let Some(s) = node.star.load(guard) {
+                    match next {
+                        None => next = Some((s, i + 1)),
+                        Some(_) => stack.push((s, i + 1)),
+                    }
                 }
             }
             if let Some(h) = node.hash.load(guard) {
@@ -337,19 +366,6 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> TopicTrie<D> {
                         }
                     } else {
                         stack.extend((i..below).map(|j| (h, j)));
-                    }
-                }
-            }
-            if i < n {
-                if let Some(s) = node.star.load(guard) {
-                    stack.push((s, i + 1));
-                }
-                if node.children.len() != 0 {
-                    if hashes[i] == 0 {
-                        hashes[i] = self.hasher.hash_one(words[i]);
-                    }
-                    if let Some(c) = node.children.get(hashes[i], words[i], guard) {
-                        stack.push((c, i + 1));
                     }
                 }
             }
