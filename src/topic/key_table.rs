@@ -43,7 +43,8 @@ pub(super) fn lock(m: &Mutex<()>) -> MutexGuard<'_, ()> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// An exact-key table: the direct exchange, and the literal patterns of a [`TopicTrie`].
+/// An exact-key table: the direct exchange's bindings (a [`TopicTrie`] keeps its literal
+/// patterns the same way, as the suffixes of its root).
 ///
 /// A routing call hashes the key once and probes one open-addressing table; it takes no lock.
 /// Writers serialise on an internal mutex.
@@ -88,7 +89,7 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> KeyTable<D> {
     }
 
     /// [`bind`](Self::bind) for a caller holding the writer lock, with a checked key.
-    pub(super) fn bind_locked(&self, key: &str, dest: D, guard: &Guard) -> bool {
+    fn bind_locked(&self, key: &str, dest: D, guard: &Guard) -> bool {
         let hash = self.hasher.hash(key.as_bytes());
         let Some(list) = with_dest(self.map.get(hash, key.as_bytes(), guard), dest) else {
             return false;
@@ -133,19 +134,14 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> KeyTable<D> {
 
     /// [`route`](Self::route) with a checked key, under the caller's guard.
     #[inline]
-    pub(super) fn route_pinned(&self, key: &str, out: &mut DestSet<D>, guard: &Guard) {
-        if self.map.len() == 0 {
+    fn route_pinned(&self, key: &str, out: &mut DestSet<D>, guard: &Guard) {
+        if self.map.is_empty(guard) {
             return;
         }
         let hash = self.hasher.hash(key.as_bytes());
         if let Some(dests) = self.map.get(hash, key.as_bytes(), guard) {
             out.extend_from_slice(dests);
         }
-    }
-
-    /// The writer lock, for callers that batch several changes.
-    pub(super) fn writer(&self) -> MutexGuard<'_, ()> {
-        lock(&self.writer)
     }
 
     /// The number of (key, destination) bindings.

@@ -47,19 +47,20 @@ struct Entry<V> {
     val: Published<V>,
 }
 
-/// A slot array; its length is a power of two. Dropping it does not free the entries
-/// (crossbeam's `Atomic` has no drop glue): they belong to the map.
+/// A slot array (its length a power of two) with its counts. Dropping it does not free the
+/// entries (crossbeam's `Atomic` has no drop glue): they belong to the map.
 struct Table<V> {
-    slots: Box<[Atomic<Entry<V>>]>,
-}
-
-/// The map. See the module documentation for the protocol.
-pub(crate) struct LfMap<V> {
-    table: Published<Table<V>>,
-    /// Non-null slots of the current table (live entries and tombstones). Writer only.
+    /// Non-null slots (live entries and tombstones). Writer only.
     used: AtomicU32,
     /// Entries holding a value. Written by the writer, read anywhere as a hint.
     live: AtomicU32,
+    slots: Box<[Atomic<Entry<V>>]>,
+}
+
+/// The map: one pointer, null while the map is empty. See the module documentation for the
+/// protocol.
+pub(crate) struct LfMap<V> {
+    table: Published<Table<V>>,
 }
 
 /// The slot where a probe for `hash` starts, in a table of `mask + 1` slots.
@@ -91,6 +92,11 @@ impl KeyHasher {
     }
 }
 
+/// A table count as a `usize` (lossless on the 32- and 64-bit targets warren supports).
+fn u32_to_usize(n: u32) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
 /// `a == b`, without a call to `memcmp` for the short words and keys routing compares.
 #[inline]
 fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
@@ -115,15 +121,18 @@ impl<V> LfMap<V> {
     pub(crate) const fn new() -> Self {
         LfMap {
             table: Published::null(),
-            used: AtomicU32::new(0),
-            live: AtomicU32::new(0),
         }
     }
 
-    /// The number of keys with a value. Exact for the writer; a hint for readers.
+    /// Whether the map has no key with a value (its table is dropped when the last goes).
     #[inline]
-    pub(crate) fn len(&self) -> usize {
-        usize::try_from(self.live.load(Relaxed)).unwrap_or(usize::MAX)
+    pub(crate) fn is_empty(&self, guard: &Guard) -> bool {
+        self.table.load(guard).is_none()
+    }
+
+    /// Whether the map is empty, for the writer.
+    pub(crate) fn is_empty_for_writer(&self) -> bool {
+        self.table.is_null_for_writer()
     }
 
     /// The entry for `key`, live or tombstone.
@@ -160,14 +169,18 @@ impl<V> LfMap<V> {
     pub(crate) fn insert<'g>(&self, hash: u64, key: &[u8], val: V, guard: &'g Guard) -> &'g V {
         if let Some(entry) = self.find(hash, key, guard) {
             if entry.val.is_null_for_writer() {
-                self.live.fetch_add(1, Relaxed);
+                if let Some(table) = self.table.load(guard) {
+                    table.live.fetch_add(1, Relaxed);
+                }
             }
             return entry.val.publish(val, guard);
         }
-        let used = self.used.load(Relaxed);
-        let capacity = self.table.load(guard).map_or(0, |t| t.slots.len());
+        let (used, live, capacity) = match self.table.load(guard) {
+            Some(t) => (t.used.load(Relaxed), t.live.load(Relaxed), t.slots.len()),
+            None => (0, 0, 0),
+        };
         if (u64::from(used) + 1) * 4 > u64::try_from(capacity).unwrap_or(u64::MAX) * 3 {
-            self.rebuild(self.len() + 1, guard);
+            self.rebuild(u32_to_usize(live) + 1, guard);
         }
         let table = self.table.load(guard).expect("rebuild published a table");
         let mask = table.slots.len() - 1;
@@ -182,8 +195,8 @@ impl<V> LfMap<V> {
         });
         let val = entry.val.publish(val, guard);
         table.slots[i].store(entry, Release);
-        self.used.fetch_add(1, Relaxed);
-        self.live.fetch_add(1, Relaxed);
+        table.used.fetch_add(1, Relaxed);
+        table.live.fetch_add(1, Relaxed);
         val
     }
 
@@ -198,10 +211,13 @@ impl<V> LfMap<V> {
             return false;
         }
         entry.val.replace(None, guard);
-        let live = self.live.fetch_sub(1, Relaxed) - 1;
-        let used = self.used.load(Relaxed);
+        let Some(table) = self.table.load(guard) else {
+            return true;
+        };
+        let live = table.live.fetch_sub(1, Relaxed) - 1;
+        let used = table.used.load(Relaxed);
         if live == 0 || (used > 8 && u64::from(live) * 4 < u64::from(used)) {
-            self.rebuild(self.len(), guard);
+            self.rebuild(u32_to_usize(live), guard);
         }
         true
     }
@@ -213,7 +229,10 @@ impl<V> LfMap<V> {
             None
         } else {
             let capacity = (live * 2).max(4).next_power_of_two();
+            let count = u32::try_from(live).expect("a table holds fewer than 2^32 keys");
             Some(Table {
+                used: AtomicU32::new(count),
+                live: AtomicU32::new(count),
                 slots: (0..capacity).map(|_| Atomic::null()).collect(),
             })
         };
@@ -244,8 +263,6 @@ impl<V> LfMap<V> {
             }
         }
         self.table.replace(new, guard);
-        self.used
-            .store(u32::try_from(live).unwrap_or(u32::MAX), Relaxed);
     }
 }
 

@@ -2,16 +2,21 @@
 //!
 //! # Shape
 //!
-//! Literal patterns (no `*` or `#` word) live in an exact-key [`KeyTable`]: routing them costs
-//! one hash of the whole key and one probe, whatever their number. Patterns with a wildcard live
-//! in a trie over words: each node has a table of literal children (an [`LfMap`] keyed by the
-//! word's bytes), a `*` child and a `#` child in their own fields (as NATS' sublist does), and
-//! the destinations of the patterns that end there.
+//! A trie over words. Each node has a table of literal children (an [`LfMap`] keyed by the
+//! word's bytes), a `*` child and a `#` child in their own fields (as NATS' sublist does), the
+//! destinations of the patterns that end there, and a *suffix table*: the literal words that
+//! follow a pattern's last wildcard are not spelled out as nodes but kept, joined, as one key of
+//! the node where the last wildcard leads (`a.*.b.c` is the node `a.*` with suffix `b.c`). A
+//! literal pattern is a suffix of the root, so the root's suffix table is an exact-key table:
+//! routing literal patterns costs one hash of the key and one probe, whatever their number,
+//! and a pattern's literal tail costs one probe instead of one node per word (and the memory of
+//! those nodes).
 //!
 //! # Routing
 //!
 //! A route walks states (node, key position) with an explicit stack; a key's word hashes are
-//! computed once, lazily, and reused at every node. `*` consumes one word; `#` at position `i`
+//! computed once, lazily, and reused at every node. At a state (node, i) the suffix table is
+//! probed with the rest of the key from word i. `*` consumes one word; `#` at position `i`
 //! stands for the states (`#`-node, j) for every j from i to the end of the key. With several
 //! `#` on a path the same (`#`-node, j) can be reached many ways, which makes a naive walk
 //! exponential; RabbitMQ's topic exchange notes the same and memoises
@@ -27,7 +32,7 @@
 //! store. Unbinding prunes nodes left empty, bottom-up, so memory returns after churn (the
 //! epoch collector frees what was unlinked once no reader can hold it).
 
-use super::key_table::{lock, with_dest, without_dest, DestList, KeyTable};
+use super::key_table::{lock, with_dest, without_dest, DestList};
 use super::lfmap::{KeyHasher, LfMap};
 use super::{check_len, words, DestSet};
 
@@ -53,6 +58,8 @@ pub struct RouteStats {
 struct Node<D> {
     /// Literal word → child.
     children: LfMap<Node<D>>,
+    /// Literal tail (one or more words joined by `.`) → destinations.
+    suffixes: LfMap<DestList<D>>,
     /// The `*` child.
     star: Published<Node<D>>,
     /// The `#` child.
@@ -65,6 +72,7 @@ impl<D> Node<D> {
     const fn new() -> Self {
         Node {
             children: LfMap::new(),
+            suffixes: LfMap::new(),
             star: Published::null(),
             hash: Published::null(),
             dests: Published::null(),
@@ -73,7 +81,8 @@ impl<D> Node<D> {
 
     /// Whether nothing hangs below this node: it can be pruned. Writer only.
     fn is_empty_for_writer(&self) -> bool {
-        self.children.len() == 0
+        self.children.is_empty_for_writer()
+            && self.suffixes.is_empty_for_writer()
             && self.star.is_null_for_writer()
             && self.hash.is_null_for_writer()
             && self.dests.is_null_for_writer()
@@ -82,7 +91,8 @@ impl<D> Node<D> {
     /// Whether the node has no outgoing edge (readers: a hint, exact for a stable subtree).
     #[inline]
     fn is_leaf(&self, guard: &Guard) -> bool {
-        self.children.len() == 0
+        self.children.is_empty(guard)
+            && self.suffixes.is_empty(guard)
             && self.star.load(guard).is_none()
             && self.hash.load(guard).is_none()
     }
@@ -122,31 +132,54 @@ enum Edge<'p> {
 /// # Ok::<(), warren::Error>(())
 /// ```
 pub struct TopicTrie<D> {
-    /// Literal patterns.
-    exact: KeyTable<D>,
-    /// Root of the wildcard patterns.
     root: Node<D>,
-    /// Hashes words for every child table of the trie, so a key's word is hashed once.
+    /// Hashes words and suffixes for every table of the trie, so a key's word is hashed once.
     hasher: KeyHasher,
-    /// Bindings in the trie (not in `exact`).
-    wild_len: AtomicUsize,
-    /// Serialises trie writers.
+    /// (pattern, destination) bindings.
+    len: AtomicUsize,
+    /// Serialises writers.
     writer: Mutex<()>,
 }
 
-/// Whether a pattern has no wildcard word.
-fn is_literal(pattern: &str) -> bool {
-    words(pattern).all(|w| w != "*" && w != "#")
+/// A pattern cut after its last wildcard: the words leading to a node, and the literal tail.
+struct Split<'p> {
+    /// Up to and including the last wildcard word (`""`, zero words, if there is none).
+    head: &'p str,
+    /// The words after it, joined; `None` if the pattern ends with its last wildcard (or is
+    /// `""`).
+    tail: Option<&'p str>,
+}
+
+fn split_pattern(pattern: &str) -> Split<'_> {
+    let mut head_end = None;
+    let mut start = 0;
+    for word in words(pattern) {
+        let end = start + word.len();
+        if word == "*" || word == "#" {
+            head_end = Some(end);
+        }
+        start = end + 1;
+    }
+    match head_end {
+        None => Split {
+            head: "",
+            tail: (!pattern.is_empty()).then_some(pattern),
+        },
+        // `end` is followed by a `.` unless it is the end of the pattern.
+        Some(end) => Split {
+            head: &pattern[..end],
+            tail: pattern.get(end + 1..).filter(|_| end < pattern.len()),
+        },
+    }
 }
 
 impl<D: Copy + Eq + Hash + Send + Sync + 'static> TopicTrie<D> {
     /// An empty trie.
     pub fn new() -> Self {
         TopicTrie {
-            exact: KeyTable::new(),
             root: Node::new(),
             hasher: KeyHasher::new(),
-            wild_len: AtomicUsize::new(0),
+            len: AtomicUsize::new(0),
             writer: Mutex::new(()),
         }
     }
@@ -159,15 +192,11 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> TopicTrie<D> {
     /// nothing changes.
     pub fn bind(&self, pattern: &str, dest: D) -> Result<bool, Error> {
         check_len(pattern, Input::Pattern)?;
-        if is_literal(pattern) {
-            let _w = self.exact.writer();
-            return Ok(self.exact.bind_locked(pattern, dest, &pin()));
-        }
         let _w = lock(&self.writer);
-        Ok(self.bind_wild(pattern, dest, &pin()))
+        Ok(self.bind_locked(pattern, dest, &pin()))
     }
 
-    /// Binds every (pattern, destination) pair, taking the writer locks once. All patterns are
+    /// Binds every (pattern, destination) pair, taking the writer lock once. All patterns are
     /// checked first: on error nothing is bound. Returns how many bindings were new.
     ///
     /// # Errors
@@ -182,27 +211,22 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> TopicTrie<D> {
             check_len(pattern, Input::Pattern)?;
         }
         let _w = lock(&self.writer);
-        let _x = self.exact.writer();
         let mut added = 0;
         for chunk in bindings.chunks(1024) {
             // A fresh guard per chunk lets the collector free what earlier chunks retired.
             let guard = pin();
             for &(pattern, dest) in chunk {
-                let new = if is_literal(pattern) {
-                    self.exact.bind_locked(pattern, dest, &guard)
-                } else {
-                    self.bind_wild(pattern, dest, &guard)
-                };
-                added += usize::from(new);
+                added += usize::from(self.bind_locked(pattern, dest, &guard));
             }
         }
         Ok(added)
     }
 
-    /// Binds a checked wildcard pattern; the caller holds the trie's writer lock.
-    fn bind_wild(&self, pattern: &str, dest: D, guard: &Guard) -> bool {
+    /// Binds a checked pattern; the caller holds the writer lock.
+    fn bind_locked(&self, pattern: &str, dest: D, guard: &Guard) -> bool {
+        let Split { head, tail } = split_pattern(pattern);
         let mut node = &self.root;
-        for word in words(pattern) {
+        for word in words(head) {
             node = match word {
                 "*" => node
                     .star
@@ -221,12 +245,21 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> TopicTrie<D> {
                 }
             };
         }
-        let Some(list) = with_dest(node.dests.load(guard), dest) else {
-            return false;
+        let added = match tail {
+            None => with_dest(node.dests.load(guard), dest).map(|list| {
+                node.dests.publish(list, guard);
+            }),
+            Some(tail) => {
+                let h = self.hasher.hash(tail.as_bytes());
+                with_dest(node.suffixes.get(h, tail.as_bytes(), guard), dest).map(|list| {
+                    node.suffixes.insert(h, tail.as_bytes(), list, guard);
+                })
+            }
         };
-        node.dests.publish(list, guard);
-        self.wild_len.fetch_add(1, Relaxed);
-        true
+        if added.is_some() {
+            self.len.fetch_add(1, Relaxed);
+        }
+        added.is_some()
     }
 
     /// Removes the binding of `pattern` to `dest`; returns whether it existed.
@@ -236,15 +269,13 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> TopicTrie<D> {
     /// [`ErrorKind::TooLong`](crate::ErrorKind::TooLong) if `pattern` is over 255 bytes.
     pub fn unbind(&self, pattern: &str, dest: D) -> Result<bool, Error> {
         check_len(pattern, Input::Pattern)?;
-        if is_literal(pattern) {
-            return self.exact.unbind(pattern, dest);
-        }
         let _w = lock(&self.writer);
         let guard = &pin();
+        let Split { head, tail } = split_pattern(pattern);
         // The path from the root, each node with the edge it hangs from.
         let mut path: SmallVec<[(&Node<D>, Edge<'_>); 16]> = SmallVec::new();
         let mut node = &self.root;
-        for word in words(pattern) {
+        for word in words(head) {
             let (child, edge) = match word {
                 "*" => (node.star.load(guard), Edge::Star),
                 "#" => (node.hash.load(guard), Edge::Hash),
@@ -260,12 +291,27 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> TopicTrie<D> {
             path.push((node, edge));
             node = child;
         }
-        let Some(list) = without_dest(node.dests.load(guard), dest) else {
-            return Ok(false);
-        };
-        node.dests
-            .replace(if list.is_empty() { None } else { Some(list) }, guard);
-        self.wild_len.fetch_sub(1, Relaxed);
+        match tail {
+            None => {
+                let Some(list) = without_dest(node.dests.load(guard), dest) else {
+                    return Ok(false);
+                };
+                node.dests
+                    .replace((!list.is_empty()).then_some(list), guard);
+            }
+            Some(tail) => {
+                let (h, key) = (self.hasher.hash(tail.as_bytes()), tail.as_bytes());
+                let Some(list) = without_dest(node.suffixes.get(h, key, guard), dest) else {
+                    return Ok(false);
+                };
+                if list.is_empty() {
+                    node.suffixes.remove(h, key, guard);
+                } else {
+                    node.suffixes.insert(h, key, list, guard);
+                }
+            }
+        }
+        self.len.fetch_sub(1, Relaxed);
         // Prune the nodes left empty, deepest first.
         let mut child = node;
         for (parent, edge) in path.iter().rev() {
@@ -303,18 +349,21 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> TopicTrie<D> {
     /// As [`route`](Self::route).
     pub fn route_with_stats(&self, key: &str, out: &mut DestSet<D>) -> Result<RouteStats, Error> {
         check_len(key, Input::RoutingKey)?;
-        let guard = &pin();
-        self.exact.route_pinned(key, out, guard);
         let mut stats = RouteStats::default();
-        if self.wild_len.load(Relaxed) == 0 {
+        if self.len.load(Relaxed) == 0 {
             return Ok(stats);
         }
-        // Built in place (`collect` would move the inline buffer out of a call).
-        let mut words: SmallVec<[&[u8]; WORDS_INLINE]> = SmallVec::new();
-        for w in self::words(key) {
-            words.push(w.as_bytes());
+        let guard = &pin();
+        let bytes = key.as_bytes();
+        // Where each word starts (built in place: `collect` would move the inline buffer).
+        let mut starts: SmallVec<[usize; WORDS_INLINE]> = SmallVec::new();
+        let mut start = 0;
+        for word in words(key) {
+            starts.push(start);
+            start += word.len() + 1;
         }
-        let n = words.len();
+        let n = starts.len();
+        let word = |i: usize| &bytes[starts[i]..starts.get(i + 1).map_or(bytes.len(), |s| s - 1)];
         // Hashes of the first words, computed on first use (0 = not yet; a real 0 is merely
         // recomputed); later words of long keys are hashed at each use.
         let mut hashes = [0u64; WORDS_INLINE];
@@ -331,16 +380,22 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> TopicTrie<D> {
                     out.extend_from_slice(dests);
                 }
             } else {
-                if node.children.len() != 0 {
+                if !node.suffixes.is_empty(guard) {
+                    let rest = &bytes[starts[i]..];
+                    if let Some(dests) = node.suffixes.get(self.hasher.hash(rest), rest, guard) {
+                        out.extend_from_slice(dests);
+                    }
+                }
+                if !node.children.is_empty(guard) {
                     let h = match hashes.get_mut(i) {
                         Some(h) if *h != 0 => *h,
                         Some(h) => {
-                            *h = self.hasher.hash(words[i]);
+                            *h = self.hasher.hash(word(i));
                             *h
                         }
-                        None => self.hasher.hash(words[i]),
+                        None => self.hasher.hash(word(i)),
                     };
-                    next = node.children.get(h, words[i], guard).map(|c| (c, i + 1));
+                    next = node.children.get(h, word(i), guard).map(|c| (c, i + 1));
                 }
                 if let Some(s) = node.star.load(guard) {
                     match next {
@@ -375,7 +430,7 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> TopicTrie<D> {
 
     /// The number of (pattern, destination) bindings.
     pub fn len(&self) -> usize {
-        self.exact.len() + self.wild_len.load(Relaxed)
+        self.len.load(Relaxed)
     }
 
     /// Whether there are no bindings.
