@@ -33,10 +33,9 @@
 //! either the old or the new state of that key, and always finds keys that no call changes.
 #![allow(unsafe_code)]
 
-use crate::sync::{unprotected, Guard, Published};
-use crossbeam_epoch::{Atomic, Owned};
+use crate::sync::epoch::{Atomic, Owned};
+use crate::sync::{unprotected, AtomicU32, Guard, Published, WriterLoad};
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
 /// One key of the map. Immutable once in a slot, except for its value pointer.
@@ -118,7 +117,7 @@ fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
 
 impl<V> LfMap<V> {
     /// An empty map; allocates nothing.
-    pub(crate) const fn new() -> Self {
+    pub(crate) fn new() -> Self {
         LfMap {
             table: Published::null(),
         }
@@ -135,14 +134,29 @@ impl<V> LfMap<V> {
         self.table.is_null_for_writer()
     }
 
-    /// The entry for `key`, live or tombstone.
+    /// The entry for `key`, live or tombstone. `WRITER` selects the writer's loads (see
+    /// [`WriterLoad`]); readers pass `false`.
     #[inline]
-    fn find<'g>(&self, hash: u64, key: &[u8], guard: &'g Guard) -> Option<&'g Entry<V>> {
-        let table = self.table.load(guard)?;
+    fn find<'g, const WRITER: bool>(
+        &self,
+        hash: u64,
+        key: &[u8],
+        guard: &'g Guard,
+    ) -> Option<&'g Entry<V>> {
+        let table = if WRITER {
+            self.table.load_for_writer(guard)
+        } else {
+            self.table.load(guard)
+        }?;
         let mask = table.slots.len() - 1;
         let mut i = start_slot(hash, mask);
         loop {
-            let ptr = table.slots[i].load(Acquire, guard);
+            let slot = &table.slots[i];
+            let ptr = if WRITER {
+                slot.load_for_writer(guard)
+            } else {
+                slot.load(Acquire, guard)
+            };
             // SAFETY: a non-null slot points to an entry that is freed only through
             // `defer_destroy` after a rebuild has published a table without it (or by the map's
             // `Drop`, which needs `&mut self`); `guard` was pinned before that retirement could
@@ -160,32 +174,35 @@ impl<V> LfMap<V> {
     /// `key` (the same function for every call on this map).
     #[inline]
     pub(crate) fn get<'g>(&self, hash: u64, key: &[u8], guard: &'g Guard) -> Option<&'g V> {
-        self.find(hash, key, guard)?.val.load(guard)
+        self.find::<false>(hash, key, guard)?.val.load(guard)
     }
 
     /// Sets the value of `key` (retiring a previous one) and returns the new value.
     ///
     /// Writer only: the caller holds the owner's writer lock.
     pub(crate) fn insert<'g>(&self, hash: u64, key: &[u8], val: V, guard: &'g Guard) -> &'g V {
-        if let Some(entry) = self.find(hash, key, guard) {
+        if let Some(entry) = self.find::<true>(hash, key, guard) {
             if entry.val.is_null_for_writer() {
-                if let Some(table) = self.table.load(guard) {
+                if let Some(table) = self.table.load_for_writer(guard) {
                     table.live.fetch_add(1, Relaxed);
                 }
             }
             return entry.val.publish(val, guard);
         }
-        let (used, live, capacity) = match self.table.load(guard) {
+        let (used, live, capacity) = match self.table.load_for_writer(guard) {
             Some(t) => (t.used.load(Relaxed), t.live.load(Relaxed), t.slots.len()),
             None => (0, 0, 0),
         };
         if (u64::from(used) + 1) * 4 > u64::try_from(capacity).unwrap_or(u64::MAX) * 3 {
             self.rebuild(u32_to_usize(live) + 1, guard);
         }
-        let table = self.table.load(guard).expect("rebuild published a table");
+        let table = self
+            .table
+            .load_for_writer(guard)
+            .expect("rebuild published a table");
         let mask = table.slots.len() - 1;
         let mut i = start_slot(hash, mask);
-        while !table.slots[i].load(Relaxed, guard).is_null() {
+        while !table.slots[i].load_for_writer(guard).is_null() {
             i = (i + 1) & mask;
         }
         let entry = Owned::new(Entry {
@@ -204,14 +221,14 @@ impl<V> LfMap<V> {
     ///
     /// Writer only: the caller holds the owner's writer lock.
     pub(crate) fn remove(&self, hash: u64, key: &[u8], guard: &Guard) -> bool {
-        let Some(entry) = self.find(hash, key, guard) else {
+        let Some(entry) = self.find::<true>(hash, key, guard) else {
             return false;
         };
         if entry.val.is_null_for_writer() {
             return false;
         }
         entry.val.replace(None, guard);
-        let Some(table) = self.table.load(guard) else {
+        let Some(table) = self.table.load_for_writer(guard) else {
             return true;
         };
         let live = table.live.fetch_sub(1, Relaxed) - 1;
@@ -222,23 +239,22 @@ impl<V> LfMap<V> {
         true
     }
 
-    /// Publishes a table sized for `live` entries holding the current live entries (none when
-    /// `live` is 0), and retires the old slot array and the tombstones.
-    fn rebuild(&self, live: usize, guard: &Guard) {
-        let new = if live == 0 {
+    /// Publishes a table with room for `room` live entries holding the current live entries
+    /// (no table when `room` is 0), and retires the old slot array and the tombstones.
+    fn rebuild(&self, room: usize, guard: &Guard) {
+        let new = if room == 0 {
             None
         } else {
-            let capacity = (live * 2).max(4).next_power_of_two();
-            let count = u32::try_from(live).expect("a table holds fewer than 2^32 keys");
+            let capacity = (room * 2).max(4).next_power_of_two();
             Some(Table {
-                used: AtomicU32::new(count),
-                live: AtomicU32::new(count),
+                used: AtomicU32::new(0),
+                live: AtomicU32::new(0),
                 slots: (0..capacity).map(|_| Atomic::null()).collect(),
             })
         };
-        if let Some(old) = self.table.load(guard) {
+        if let Some(old) = self.table.load_for_writer(guard) {
             for slot in old.slots.iter() {
-                let ptr = slot.load(Relaxed, guard);
+                let ptr = slot.load_for_writer(guard);
                 // SAFETY: slots of the current table point to live allocations owned by the
                 // map; only this (serialised) writer retires them.
                 let Some(entry) = (unsafe { ptr.as_ref() }) else {
@@ -248,11 +264,13 @@ impl<V> LfMap<V> {
                     Some(table) if !entry.val.is_null_for_writer() => {
                         let mask = table.slots.len() - 1;
                         let mut i = start_slot(entry.hash, mask);
-                        while !table.slots[i].load(Relaxed, guard).is_null() {
+                        while !table.slots[i].load_for_writer(guard).is_null() {
                             i = (i + 1) & mask;
                         }
                         // Relaxed: the new table is published below with `Release`.
                         table.slots[i].store(ptr, Relaxed);
+                        table.used.fetch_add(1, Relaxed);
+                        table.live.fetch_add(1, Relaxed);
                     }
                     // SAFETY: a tombstone (or, when nothing is live, every entry) is left out of
                     // the new table, so once the old table is unlinked below no new reader can
@@ -274,14 +292,116 @@ impl<V> Drop for LfMap<V> {
         // are either in the current table or were retired already.
         unsafe {
             let guard = unprotected();
-            if let Some(table) = self.table.load(guard) {
+            if let Some(table) = self.table.load_for_writer(guard) {
                 for slot in table.slots.iter() {
-                    let ptr = slot.load(Relaxed, guard);
+                    let ptr = slot.load_for_writer(guard);
                     if !ptr.is_null() {
                         drop(ptr.into_owned());
                     }
                 }
             }
         }
+    }
+}
+
+/// loom models of the protocol: `RUSTFLAGS="--cfg loom" cargo test --lib loom`.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::LfMap;
+    use crate::sync::pin;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// Every key hashes alike, so all probes walk one chain: the worst case for a reader racing
+    /// a writer that inserts into, removes from and rebuilds the table.
+    const H: u64 = 7;
+
+    /// A stable key is found during inserts, a removal and the rebuild they trigger; a changing
+    /// key is found either before or after its change, and the writer's result is final.
+    #[test]
+    fn stable_key_survives_rebuild() {
+        loom::model(|| {
+            let map = Arc::new(LfMap::<u32>::new());
+            {
+                let g = pin();
+                map.insert(H, b"stable", 1, &g);
+                map.insert(H, b"gone", 2, &g);
+                map.insert(H, b"x", 3, &g);
+            }
+            let writer = {
+                let map = Arc::clone(&map);
+                thread::spawn(move || {
+                    let g = pin();
+                    // The fourth key fills a 4-slot table to 3/4: it rebuilds.
+                    map.insert(H, b"new", 4, &g);
+                    map.remove(H, b"gone", &g);
+                })
+            };
+            {
+                let g = pin();
+                assert_eq!(map.get(H, b"stable", &g), Some(&1));
+                let new = map.get(H, b"new", &g);
+                assert!(new.is_none() || new == Some(&4));
+                let gone = map.get(H, b"gone", &g);
+                assert!(gone.is_none() || gone == Some(&2));
+                assert_eq!(map.get(H, b"stable", &g), Some(&1));
+            }
+            writer.join().unwrap();
+            let g = pin();
+            assert_eq!(map.get(H, b"new", &g), Some(&4));
+            assert_eq!(map.get(H, b"gone", &g), None);
+            assert_eq!(map.get(H, b"stable", &g), Some(&1));
+        });
+    }
+
+    /// A value replaced in place is seen whole: old or new, with its contents.
+    #[test]
+    fn replaced_value_is_seen_whole() {
+        loom::model(|| {
+            let map = Arc::new(LfMap::<(u32, u32)>::new());
+            map.insert(H, b"k", (1, 1), &pin());
+            let writer = {
+                let map = Arc::clone(&map);
+                thread::spawn(move || {
+                    map.insert(H, b"k", (2, 2), &pin());
+                })
+            };
+            let g = pin();
+            let &(a, b) = map.get(H, b"k", &g).unwrap();
+            assert_eq!(a, b);
+            writer.join().unwrap();
+            assert_eq!(map.get(H, b"k", &pin()), Some(&(2, 2)));
+        });
+    }
+
+    /// Once the writer's removal is known to have happened (joined), no reader finds the key,
+    /// and a reader racing it finds it or not, never a torn entry.
+    #[test]
+    fn removal_is_final() {
+        loom::model(|| {
+            let map = Arc::new(LfMap::<u32>::new());
+            {
+                let g = pin();
+                map.insert(H, b"a", 1, &g);
+                map.insert(H, b"b", 2, &g);
+            }
+            let writer = {
+                let map = Arc::clone(&map);
+                thread::spawn(move || {
+                    let g = pin();
+                    map.remove(H, b"a", &g);
+                    map.remove(H, b"b", &g);
+                })
+            };
+            {
+                let g = pin();
+                let b = map.get(H, b"b", &g);
+                assert!(b.is_none() || b == Some(&2));
+            }
+            writer.join().unwrap();
+            let g = pin();
+            assert!(map.is_empty(&g));
+            assert_eq!(map.get(H, b"a", &g), None);
+        });
     }
 }

@@ -69,7 +69,7 @@ struct Node<D> {
 }
 
 impl<D> Node<D> {
-    const fn new() -> Self {
+    fn new() -> Self {
         Node {
             children: LfMap::new(),
             suffixes: LfMap::new(),

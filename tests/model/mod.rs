@@ -1,5 +1,5 @@
 //! Naive reference models that the fast paths are checked against (STYLE 11).
 #![allow(dead_code)]
 
-pub mod route;
-pub mod topic;
+pub(crate) mod route;
+pub(crate) mod topic;

@@ -5,7 +5,10 @@
 //! value to the epoch collector, which frees it once no pinned reader can still hold it. Readers
 //! therefore never take a lock and never wait for a writer.
 //!
-//! Reclamation is crossbeam-epoch's (Fraser's epoch-based reclamation, as in crossbeam).
+//! Reclamation is crossbeam-epoch's (Fraser's epoch-based reclamation, as in crossbeam). Under
+//! `cfg(loom)` the [`epoch`] module is a stand-in over loom's atomics with the same interface,
+//! so loom checks the publication protocols built on it; atomics that take part in a protocol
+//! ([`AtomicU32`]) come from here for the same reason.
 //!
 //! # Memory ordering
 //!
@@ -14,9 +17,43 @@
 //! pointer swap, a reader sees either the old value or the new one, never a mix.
 #![allow(unsafe_code)]
 
-pub(crate) use crossbeam_epoch::{pin, unprotected, Guard};
-use crossbeam_epoch::{Atomic, Owned, Shared};
+#[cfg(not(loom))]
+pub(crate) use crossbeam_epoch as epoch;
+#[cfg(loom)]
+pub(crate) mod loom_epoch;
+#[cfg(loom)]
+pub(crate) use loom_epoch as epoch;
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::AtomicU32;
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::AtomicU32;
+
+pub(crate) use epoch::{pin, unprotected, Guard};
+use epoch::{Atomic, Owned, Shared};
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+
+/// A load by the serialised writer of a pointer that only writers store.
+///
+/// `Relaxed` is enough: the writers' mutex orders their stores and loads. Under loom it is an
+/// unsynchronised load, which loom checks against concurrent stores but which, unlike an atomic
+/// load, does not hide a reader's earlier load from loom's exploration (loom keeps one "last
+/// access" per atomic, so a writer's own load just before its store would make loom skip the
+/// interleavings where a reader's load comes after the store).
+pub(crate) trait WriterLoad<T> {
+    /// Loads the pointer for the writer.
+    fn load_for_writer<'g>(&self, guard: &'g Guard) -> Shared<'g, T>;
+}
+
+impl<T> WriterLoad<T> for Atomic<T> {
+    #[inline]
+    fn load_for_writer<'g>(&self, guard: &'g Guard) -> Shared<'g, T> {
+        #[cfg(not(loom))]
+        return self.load(Relaxed, guard);
+        #[cfg(loom)]
+        return self.unsync_load(guard);
+    }
+}
 
 /// An optional heap value that readers load under an epoch guard and one writer at a time
 /// replaces.
@@ -29,7 +66,7 @@ pub(crate) struct Published<T> {
 
 impl<T> Published<T> {
     /// An empty pointer.
-    pub(crate) const fn null() -> Self {
+    pub(crate) fn null() -> Self {
         Published {
             ptr: Atomic::null(),
         }
@@ -80,11 +117,16 @@ impl<T> Published<T> {
         unsafe { new.deref() }
     }
 
-    /// Whether nothing is published; for the serialised writer (`Relaxed` is enough: only
-    /// writers store, and they are ordered by the owner's mutex).
+    /// The published value, for the serialised writer (see [`WriterLoad`]).
+    pub(crate) fn load_for_writer<'g>(&self, guard: &'g Guard) -> Option<&'g T> {
+        // SAFETY: as in `load`; the writer reads its own (or an earlier writer's) store.
+        unsafe { self.ptr.load_for_writer(guard).as_ref() }
+    }
+
+    /// Whether nothing is published, for the serialised writer (see [`WriterLoad`]).
     pub(crate) fn is_null_for_writer(&self) -> bool {
         // SAFETY: `unprotected` is fine for a null check: the pointer is not dereferenced.
-        self.ptr.load(Relaxed, unsafe { unprotected() }).is_null()
+        self.ptr.load_for_writer(unsafe { unprotected() }).is_null()
     }
 }
 
