@@ -25,9 +25,9 @@ pub(crate) mod loom_epoch;
 pub(crate) use loom_epoch as epoch;
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::AtomicU32;
+pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU8};
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic::AtomicU32;
+pub(crate) use std::sync::atomic::{AtomicU32, AtomicU8};
 
 pub(crate) use epoch::{pin, unprotected, Guard};
 use epoch::{Atomic, Owned, Shared};
@@ -53,6 +53,16 @@ impl<T> WriterLoad<T> for Atomic<T> {
         #[cfg(loom)]
         return self.unsync_load(guard);
     }
+}
+
+/// [`WriterLoad`] for a byte that only writers store.
+#[inline]
+pub(crate) fn load_u8_for_writer(byte: &AtomicU8) -> u8 {
+    #[cfg(not(loom))]
+    return byte.load(Relaxed);
+    // SAFETY: only the serialised writer calls this, and only writers store.
+    #[cfg(loom)]
+    return unsafe { byte.unsync_load() };
 }
 
 /// An optional heap value that readers load under an epoch guard and one writer at a time

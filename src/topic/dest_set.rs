@@ -53,6 +53,23 @@ impl<D: Copy + Eq + Hash> DestSet<D> {
         }
     }
 
+    /// Adds `dests`, which holds no duplicates (a trie or table destination list), checking
+    /// only against what was here before: an empty set takes them whole, a small one is scanned,
+    /// so the common route (one or two lists) builds no hash index.
+    #[inline]
+    pub(crate) fn extend_from_distinct(&mut self, dests: &[D]) {
+        let before = self.items.len();
+        if self.index.is_none() && before * dests.len() <= 256 {
+            for &d in dests {
+                if !self.items[..before].contains(&d) {
+                    self.items.push(d);
+                }
+            }
+        } else {
+            self.extend_from_slice(dests);
+        }
+    }
+
     /// Whether `dest` is in the set.
     pub fn contains(&self, dest: &D) -> bool {
         match &self.index {

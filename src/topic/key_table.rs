@@ -94,7 +94,8 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> KeyTable<D> {
         let Some(list) = with_dest(self.map.get(hash, key.as_bytes(), guard), dest) else {
             return false;
         };
-        self.map.insert(hash, key.as_bytes(), list, guard);
+        self.map
+            .insert(hash, key.as_bytes(), list, |k| self.hasher.hash(k), guard);
         self.len.fetch_add(1, Relaxed);
         true
     }
@@ -113,9 +114,11 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> KeyTable<D> {
             return Ok(false);
         };
         if list.is_empty() {
-            self.map.remove(hash, key.as_bytes(), &guard);
+            self.map
+                .remove(hash, key.as_bytes(), |k| self.hasher.hash(k), &guard);
         } else {
-            self.map.insert(hash, key.as_bytes(), list, &guard);
+            self.map
+                .insert(hash, key.as_bytes(), list, |k| self.hasher.hash(k), &guard);
         }
         self.len.fetch_sub(1, Relaxed);
         Ok(true)
@@ -140,7 +143,7 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> KeyTable<D> {
         }
         let hash = self.hasher.hash(key.as_bytes());
         if let Some(dests) = self.map.get(hash, key.as_bytes(), guard) {
-            out.extend_from_slice(dests);
+            out.extend_from_distinct(dests);
         }
     }
 

@@ -11,6 +11,11 @@
 //!   `insert` and `remove`); readers call `get` at any time under a pinned epoch guard.
 //! - An entry is fully written before the `Release` store that puts it into a slot, so a reader
 //!   that finds it (`Acquire`) sees its key and value.
+//! - Each slot has a tag byte beside it in a separate array: 0 while the slot is empty, else
+//!   seven bits of the entry's hash with the high bit set, stored (`Release`) after the slot's
+//!   pointer. A probe reads tags, which sit 64 to a cache line, and follows a pointer only on a
+//!   tag match; a reader that sees a tag (`Acquire`) sees the pointer stored before it. A probe
+//!   ends at a zero tag.
 //! - Entries are never moved out of a slot of a published table. Removing a key clears the
 //!   entry's value and leaves the entry as a tombstone (probe chains stay intact); inserting the
 //!   key again reuses it.
@@ -34,13 +39,14 @@
 #![allow(unsafe_code)]
 
 use crate::sync::epoch::{Atomic, Owned};
-use crate::sync::{unprotected, AtomicU32, Guard, Published, WriterLoad};
+use crate::sync::{
+    load_u8_for_writer, unprotected, AtomicU32, AtomicU8, Guard, Published, WriterLoad,
+};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
 /// One key of the map. Immutable once in a slot, except for its value pointer.
 struct Entry<V> {
-    hash: u64,
     key: Box<[u8]>,
     /// The value; null while the entry is a tombstone.
     val: Published<V>,
@@ -54,12 +60,24 @@ struct Table<V> {
     /// Entries holding a value. Written by the writer, read anywhere as a hint.
     live: AtomicU32,
     slots: Box<[Atomic<Entry<V>>]>,
+    /// One tag per slot (see the module docs).
+    tags: Box<[AtomicU8]>,
 }
 
 /// The map: one pointer, null while the map is empty. See the module documentation for the
 /// protocol.
 pub(crate) struct LfMap<V> {
     table: Published<Table<V>>,
+}
+
+/// The tag of an empty slot.
+const EMPTY: u8 = 0;
+
+/// The tag of a slot holding an entry whose key hashes to `hash`: its top seven bits (the low
+/// bits choose the slot) with the high bit set, so it is never `EMPTY`.
+#[inline]
+fn tag_of(hash: u64) -> u8 {
+    u8::try_from(hash >> 57).unwrap_or(0) | 0x80
 }
 
 /// The slot where a probe for `hash` starts, in a table of `mask + 1` slots.
@@ -149,23 +167,35 @@ impl<V> LfMap<V> {
             self.table.load(guard)
         }?;
         let mask = table.slots.len() - 1;
+        let tag = tag_of(hash);
         let mut i = start_slot(hash, mask);
         loop {
-            let slot = &table.slots[i];
-            let ptr = if WRITER {
-                slot.load_for_writer(guard)
+            let t = if WRITER {
+                load_u8_for_writer(&table.tags[i])
             } else {
-                slot.load(Acquire, guard)
+                table.tags[i].load(Acquire)
             };
-            // SAFETY: a non-null slot points to an entry that is freed only through
-            // `defer_destroy` after a rebuild has published a table without it (or by the map's
-            // `Drop`, which needs `&mut self`); `guard` was pinned before that retirement could
-            // complete, so the entry outlives `'g`. `None` (an empty slot) ends the probe: every
-            // table keeps an empty slot (module docs).
-            let entry = unsafe { ptr.as_ref() }?;
-            if entry.hash == hash && bytes_eq(&entry.key, key) {
-                return Some(entry);
+            if t == EMPTY {
+                return None;
             }
+            if t == tag {
+                let slot = &table.slots[i];
+                let ptr = if WRITER {
+                    slot.load_for_writer(guard)
+                } else {
+                    slot.load(Acquire, guard)
+                };
+                // SAFETY: a tagged slot points to an entry (the pointer is stored before the
+                // tag) that is freed only through `defer_destroy` after a rebuild has published
+                // a table without it (or by the map's `Drop`, which needs `&mut self`); `guard`
+                // was pinned before that retirement could complete, so the entry outlives `'g`.
+                if let Some(entry) = unsafe { ptr.as_ref() } {
+                    if bytes_eq(&entry.key, key) {
+                        return Some(entry);
+                    }
+                }
+            }
+            // Ends: every table keeps an empty slot (module docs).
             i = (i + 1) & mask;
         }
     }
@@ -180,7 +210,14 @@ impl<V> LfMap<V> {
     /// Sets the value of `key` (retiring a previous one) and returns the new value.
     ///
     /// Writer only: the caller holds the owner's writer lock.
-    pub(crate) fn insert<'g>(&self, hash: u64, key: &[u8], val: V, guard: &'g Guard) -> &'g V {
+    pub(crate) fn insert<'g>(
+        &self,
+        hash: u64,
+        key: &[u8],
+        val: V,
+        rehash: impl Fn(&[u8]) -> u64,
+        guard: &'g Guard,
+    ) -> &'g V {
         if let Some(entry) = self.find::<true>(hash, key, guard) {
             if entry.val.is_null_for_writer() {
                 if let Some(table) = self.table.load_for_writer(guard) {
@@ -194,7 +231,7 @@ impl<V> LfMap<V> {
             None => (0, 0, 0),
         };
         if (u64::from(used) + 1) * 4 > u64::try_from(capacity).unwrap_or(u64::MAX) * 3 {
-            self.rebuild(u32_to_usize(live) + 1, guard);
+            self.rebuild(u32_to_usize(live) + 1, &rehash, guard);
         }
         let table = self
             .table
@@ -202,16 +239,16 @@ impl<V> LfMap<V> {
             .expect("rebuild published a table");
         let mask = table.slots.len() - 1;
         let mut i = start_slot(hash, mask);
-        while !table.slots[i].load_for_writer(guard).is_null() {
+        while load_u8_for_writer(&table.tags[i]) != EMPTY {
             i = (i + 1) & mask;
         }
         let entry = Owned::new(Entry {
-            hash,
             key: key.into(),
             val: Published::null(),
         });
         let val = entry.val.publish(val, guard);
         table.slots[i].store(entry, Release);
+        table.tags[i].store(tag_of(hash), Release);
         table.used.fetch_add(1, Relaxed);
         table.live.fetch_add(1, Relaxed);
         val
@@ -220,7 +257,13 @@ impl<V> LfMap<V> {
     /// Clears the value of `key`; returns whether it had one.
     ///
     /// Writer only: the caller holds the owner's writer lock.
-    pub(crate) fn remove(&self, hash: u64, key: &[u8], guard: &Guard) -> bool {
+    pub(crate) fn remove(
+        &self,
+        hash: u64,
+        key: &[u8],
+        rehash: impl Fn(&[u8]) -> u64,
+        guard: &Guard,
+    ) -> bool {
         let Some(entry) = self.find::<true>(hash, key, guard) else {
             return false;
         };
@@ -234,14 +277,14 @@ impl<V> LfMap<V> {
         let live = table.live.fetch_sub(1, Relaxed) - 1;
         let used = table.used.load(Relaxed);
         if live == 0 || (used > 8 && u64::from(live) * 4 < u64::from(used)) {
-            self.rebuild(u32_to_usize(live), guard);
+            self.rebuild(u32_to_usize(live), &rehash, guard);
         }
         true
     }
 
     /// Publishes a table with room for `room` live entries holding the current live entries
     /// (no table when `room` is 0), and retires the old slot array and the tombstones.
-    fn rebuild(&self, room: usize, guard: &Guard) {
+    fn rebuild(&self, room: usize, rehash: &impl Fn(&[u8]) -> u64, guard: &Guard) {
         let new = if room == 0 {
             None
         } else {
@@ -250,6 +293,7 @@ impl<V> LfMap<V> {
                 used: AtomicU32::new(0),
                 live: AtomicU32::new(0),
                 slots: (0..capacity).map(|_| Atomic::null()).collect(),
+                tags: (0..capacity).map(|_| AtomicU8::new(EMPTY)).collect(),
             })
         };
         if let Some(old) = self.table.load_for_writer(guard) {
@@ -263,12 +307,14 @@ impl<V> LfMap<V> {
                 match &new {
                     Some(table) if !entry.val.is_null_for_writer() => {
                         let mask = table.slots.len() - 1;
-                        let mut i = start_slot(entry.hash, mask);
-                        while !table.slots[i].load_for_writer(guard).is_null() {
+                        let hash = rehash(&entry.key);
+                        let mut i = start_slot(hash, mask);
+                        while load_u8_for_writer(&table.tags[i]) != EMPTY {
                             i = (i + 1) & mask;
                         }
                         // Relaxed: the new table is published below with `Release`.
                         table.slots[i].store(ptr, Relaxed);
+                        table.tags[i].store(tag_of(hash), Relaxed);
                         table.used.fetch_add(1, Relaxed);
                         table.live.fetch_add(1, Relaxed);
                     }
@@ -316,6 +362,11 @@ mod loom_tests {
     /// a writer that inserts into, removes from and rebuilds the table.
     const H: u64 = 7;
 
+    /// The hash of every key (a rebuild rehashes with it).
+    fn same(_: &[u8]) -> u64 {
+        H
+    }
+
     /// A stable key is found during inserts, a removal and the rebuild they trigger; a changing
     /// key is found either before or after its change, and the writer's result is final.
     #[test]
@@ -324,17 +375,17 @@ mod loom_tests {
             let map = Arc::new(LfMap::<u32>::new());
             {
                 let g = pin();
-                map.insert(H, b"stable", 1, &g);
-                map.insert(H, b"gone", 2, &g);
-                map.insert(H, b"x", 3, &g);
+                map.insert(H, b"stable", 1, same, &g);
+                map.insert(H, b"gone", 2, same, &g);
+                map.insert(H, b"x", 3, same, &g);
             }
             let writer = {
                 let map = Arc::clone(&map);
                 thread::spawn(move || {
                     let g = pin();
                     // The fourth key fills a 4-slot table to 3/4: it rebuilds.
-                    map.insert(H, b"new", 4, &g);
-                    map.remove(H, b"gone", &g);
+                    map.insert(H, b"new", 4, same, &g);
+                    map.remove(H, b"gone", same, &g);
                 })
             };
             {
@@ -359,11 +410,11 @@ mod loom_tests {
     fn replaced_value_is_seen_whole() {
         loom::model(|| {
             let map = Arc::new(LfMap::<(u32, u32)>::new());
-            map.insert(H, b"k", (1, 1), &pin());
+            map.insert(H, b"k", (1, 1), same, &pin());
             let writer = {
                 let map = Arc::clone(&map);
                 thread::spawn(move || {
-                    map.insert(H, b"k", (2, 2), &pin());
+                    map.insert(H, b"k", (2, 2), same, &pin());
                 })
             };
             let g = pin();
@@ -382,15 +433,15 @@ mod loom_tests {
             let map = Arc::new(LfMap::<u32>::new());
             {
                 let g = pin();
-                map.insert(H, b"a", 1, &g);
-                map.insert(H, b"b", 2, &g);
+                map.insert(H, b"a", 1, same, &g);
+                map.insert(H, b"b", 2, same, &g);
             }
             let writer = {
                 let map = Arc::clone(&map);
                 thread::spawn(move || {
                     let g = pin();
-                    map.remove(H, b"a", &g);
-                    map.remove(H, b"b", &g);
+                    map.remove(H, b"a", same, &g);
+                    map.remove(H, b"b", same, &g);
                 })
             };
             {

@@ -225,6 +225,7 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> TopicTrie<D> {
     /// Binds a checked pattern; the caller holds the writer lock.
     fn bind_locked(&self, pattern: &str, dest: D, guard: &Guard) -> bool {
         let Split { head, tail } = split_pattern(pattern);
+        let rehash = |k: &[u8]| self.hasher.hash(k);
         let mut node = &self.root;
         for word in words(head) {
             node = match word {
@@ -240,7 +241,10 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> TopicTrie<D> {
                     let h = self.hasher.hash(word.as_bytes());
                     match node.children.get(h, word.as_bytes(), guard) {
                         Some(child) => child,
-                        None => node.children.insert(h, word.as_bytes(), Node::new(), guard),
+                        None => {
+                            node.children
+                                .insert(h, word.as_bytes(), Node::new(), rehash, guard)
+                        }
                     }
                 }
             };
@@ -252,7 +256,8 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> TopicTrie<D> {
             Some(tail) => {
                 let h = self.hasher.hash(tail.as_bytes());
                 with_dest(node.suffixes.get(h, tail.as_bytes(), guard), dest).map(|list| {
-                    node.suffixes.insert(h, tail.as_bytes(), list, guard);
+                    node.suffixes
+                        .insert(h, tail.as_bytes(), list, rehash, guard);
                 })
             }
         };
@@ -272,6 +277,7 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> TopicTrie<D> {
         let _w = lock(&self.writer);
         let guard = &pin();
         let Split { head, tail } = split_pattern(pattern);
+        let rehash = |k: &[u8]| self.hasher.hash(k);
         // The path from the root, each node with the edge it hangs from.
         let mut path: SmallVec<[(&Node<D>, Edge<'_>); 16]> = SmallVec::new();
         let mut node = &self.root;
@@ -305,9 +311,9 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> TopicTrie<D> {
                     return Ok(false);
                 };
                 if list.is_empty() {
-                    node.suffixes.remove(h, key, guard);
+                    node.suffixes.remove(h, key, rehash, guard);
                 } else {
-                    node.suffixes.insert(h, key, list, guard);
+                    node.suffixes.insert(h, key, list, rehash, guard);
                 }
             }
         }
@@ -322,7 +328,7 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> TopicTrie<D> {
                 Edge::Star => parent.star.replace(None, guard),
                 Edge::Hash => parent.hash.replace(None, guard),
                 Edge::Word(h, word) => {
-                    parent.children.remove(h, word.as_bytes(), guard);
+                    parent.children.remove(h, word.as_bytes(), rehash, guard);
                 }
             }
             child = parent;
@@ -377,13 +383,13 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> TopicTrie<D> {
             stats.states += 1;
             if i == n {
                 if let Some(dests) = node.dests.load(guard) {
-                    out.extend_from_slice(dests);
+                    out.extend_from_distinct(dests);
                 }
             } else {
                 if !node.suffixes.is_empty(guard) {
                     let rest = &bytes[starts[i]..];
                     if let Some(dests) = node.suffixes.get(self.hasher.hash(rest), rest, guard) {
-                        out.extend_from_slice(dests);
+                        out.extend_from_distinct(dests);
                     }
                 }
                 if !node.children.is_empty(guard) {
