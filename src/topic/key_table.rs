@@ -4,6 +4,7 @@ use super::lfmap::{KeyHasher, LfMap};
 use super::{check_len, DestSet};
 use crate::error::{Error, Input};
 use crate::sync::{pin, Guard};
+use crossbeam_utils::CachePadded;
 use smallvec::SmallVec;
 use std::hash::Hash;
 use std::sync::atomic::AtomicUsize;
@@ -60,9 +61,10 @@ pub(super) fn lock(m: &Mutex<()>) -> MutexGuard<'_, ()> {
 pub struct KeyTable<D> {
     map: LfMap<DestList<D>>,
     hasher: KeyHasher,
-    /// (key, destination) pairs.
-    len: AtomicUsize,
-    writer: Mutex<()>,
+    /// (key, destination) pairs. With the writers' mutex on their own cache lines: writers
+    /// change both on every call, routes read `map` on every call.
+    len: CachePadded<AtomicUsize>,
+    writer: CachePadded<Mutex<()>>,
 }
 
 impl<D: Copy + Eq + Hash + Send + Sync + 'static> KeyTable<D> {
@@ -71,8 +73,8 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> KeyTable<D> {
         KeyTable {
             map: LfMap::new(),
             hasher: KeyHasher::new(),
-            len: AtomicUsize::new(0),
-            writer: Mutex::new(()),
+            len: CachePadded::new(AtomicUsize::new(0)),
+            writer: CachePadded::new(Mutex::new(())),
         }
     }
 

@@ -38,6 +38,7 @@ use super::{check_len, words, DestSet};
 
 use crate::error::{Error, Input};
 use crate::sync::{pin, Guard, Published};
+use crossbeam_utils::CachePadded;
 use smallvec::SmallVec;
 use std::hash::Hash;
 use std::sync::atomic::AtomicUsize;
@@ -135,10 +136,11 @@ pub struct TopicTrie<D> {
     root: Node<D>,
     /// Hashes words and suffixes for every table of the trie, so a key's word is hashed once.
     hasher: KeyHasher,
-    /// (pattern, destination) bindings.
-    len: AtomicUsize,
+    /// (pattern, destination) bindings. On its own cache line, with the writers' mutex: writers
+    /// change both on every call, and routes read the root's fields on every call.
+    len: CachePadded<AtomicUsize>,
     /// Serialises writers.
-    writer: Mutex<()>,
+    writer: CachePadded<Mutex<()>>,
 }
 
 /// A pattern cut after its last wildcard: the words leading to a node, and the literal tail.
@@ -179,8 +181,8 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> TopicTrie<D> {
         TopicTrie {
             root: Node::new(),
             hasher: KeyHasher::new(),
-            len: AtomicUsize::new(0),
-            writer: Mutex::new(()),
+            len: CachePadded::new(AtomicUsize::new(0)),
+            writer: CachePadded::new(Mutex::new(())),
         }
     }
 
