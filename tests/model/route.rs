@@ -1,8 +1,8 @@
 //! A naive reference model of the exchange tables (STYLE 11): a plain list of bindings, scanned
 //! in full for every operation, with the rules written out as directly as SEMANTICS states them.
 //!
-//! * Direct: key equality. Fanout: every binding. Topic: the recursive T4 definition on word
-//!   lists, written here independently of `tests/model/topic.rs` and of the trie.
+//! * Direct: key equality. Fanout: every binding. Topic: the recursive T4 definition of
+//!   `tests/model/topic.rs` (independent of the trie).
 //! * Headers: E3 read literally, with the value classes `warren::route`'s module doc documents:
 //!   integers of any width one class by numeric value, floats one class as `f64`, long strings
 //!   and byte arrays one class by bytes, booleans, decimals and timestamps each their own class,
@@ -108,7 +108,7 @@ impl RouteModel {
             let hit = match self.kind {
                 ExchangeType::Direct => bkey == key,
                 ExchangeType::Fanout => true,
-                ExchangeType::Topic => topic_match(&words(bkey), &words(key)),
+                ExchangeType::Topic => super::topic::matches(bkey, key),
                 ExchangeType::Headers => headers_match(args, headers),
             };
             if hit {
@@ -155,28 +155,6 @@ impl RouteModel {
         out.sort_unstable();
         out.dedup();
         Ok(out)
-    }
-}
-
-/// The words of a key or pattern (SEMANTICS T1): `""` is none, otherwise split at every `.`.
-pub(crate) fn words(s: &str) -> Vec<&str> {
-    if s.is_empty() {
-        Vec::new()
-    } else {
-        s.split('.').collect()
-    }
-}
-
-/// SEMANTICS T4, clause by clause.
-pub(crate) fn topic_match(pattern: &[&str], key: &[&str]) -> bool {
-    match (pattern.split_first(), key.split_first()) {
-        (None, None) => true,
-        (None, Some(_)) => false,
-        (Some((&"#", rest)), _) => {
-            topic_match(rest, key) || (!key.is_empty() && topic_match(pattern, &key[1..]))
-        }
-        (Some(_), None) => false,
-        (Some((&w, prest)), Some((&k, krest))) => (w == "*" || w == k) && topic_match(prest, krest),
     }
 }
 
