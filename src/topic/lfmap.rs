@@ -2,8 +2,9 @@
 //!
 //! This is the trie's publication module: the child tables of trie nodes and the exact-key
 //! table are `LfMap`s. It is an open-addressing hash table with linear probing whose slots are
-//! epoch-protected pointers to immutable entries (`Entry`: the key's hash, the key, and a
-//! [`Published`] value).
+//! epoch-protected pointers to immutable entries (`Entry`: the key and a [`Published`] value),
+//! with a tag byte per slot. The hash is the owner's (a [`KeyHasher`], one per trie, so a key
+//! word hashed once serves every node's table) and is not stored: a rebuild rehashes.
 //!
 //! # Protocol
 //!
@@ -20,7 +21,7 @@
 //!   entry's value and leaves the entry as a tombstone (probe chains stay intact); inserting the
 //!   key again reuses it.
 //! - When the table fills (live entries plus tombstones over 3/4 of the slots) or empties
-//!   (tombstones over 3/4 of the used slots), the writer builds a new table holding the same
+//!   (more than 3/4 of the used slots are tombstones), the writer builds a new table holding the same
 //!   live entries (shared, not copied), publishes it, and retires the old slot array and the
 //!   tombstones. A reader still in the old table finds the same live entries there.
 //! - Every table keeps at least one empty slot, so a probe always ends.
@@ -57,7 +58,7 @@ struct Entry<V> {
 struct Table<V> {
     /// Non-null slots (live entries and tombstones). Writer only.
     used: AtomicU32,
-    /// Entries holding a value. Written by the writer, read anywhere as a hint.
+    /// Entries holding a value. Writer only.
     live: AtomicU32,
     slots: Box<[Atomic<Entry<V>>]>,
     /// One tag per slot (see the module docs).
@@ -454,5 +455,50 @@ mod loom_tests {
             assert!(map.is_empty(&g));
             assert_eq!(map.get(H, b"a", &g), None);
         });
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::{KeyHasher, LfMap};
+    use crate::sync::pin;
+
+    /// Growth, tombstones, shrinking and emptying keep every count exact: after removing every
+    /// key the table is gone (an over-count once kept maps, and the nodes holding them, alive).
+    #[test]
+    fn counts_stay_exact_through_growth_shrink_and_reuse() {
+        let hasher = KeyHasher::new();
+        let h = |k: &[u8]| hasher.hash(k);
+        let map = LfMap::<usize>::new();
+        let keys: Vec<String> = (0..1000).map(|i| format!("k{i}")).collect();
+        for round in 0..3 {
+            let g = pin();
+            for (i, k) in keys.iter().enumerate() {
+                map.insert(h(k.as_bytes()), k.as_bytes(), i + round, h, &g);
+            }
+            for (i, k) in keys.iter().enumerate() {
+                assert_eq!(
+                    map.get(h(k.as_bytes()), k.as_bytes(), &g),
+                    Some(&(i + round))
+                );
+            }
+            // Remove the odd keys (tombstones, then a shrinking rebuild), then the rest.
+            for k in keys.iter().skip(1).step_by(2) {
+                assert!(map.remove(h(k.as_bytes()), k.as_bytes(), h, &g));
+                assert!(!map.remove(h(k.as_bytes()), k.as_bytes(), h, &g));
+            }
+            for (i, k) in keys.iter().enumerate() {
+                let want = (i % 2 == 0).then_some(i + round);
+                assert_eq!(map.get(h(k.as_bytes()), k.as_bytes(), &g).copied(), want);
+            }
+            assert!(!map.is_empty(&g));
+            for k in keys.iter().step_by(2) {
+                assert!(map.remove(h(k.as_bytes()), k.as_bytes(), h, &g));
+            }
+            assert!(
+                map.is_empty(&g),
+                "round {round}: a map with no keys drops its table"
+            );
+        }
     }
 }

@@ -167,10 +167,11 @@ fn split_pattern(pattern: &str) -> Split<'_> {
             head: "",
             tail: (!pattern.is_empty()).then_some(pattern),
         },
-        // `end` is followed by a `.` unless it is the end of the pattern.
+        // `end` is followed by a `.` unless it is the end of the pattern, where `get` gives
+        // `None`; a pattern ending in `.` after it has one empty word of tail (`""`).
         Some(end) => Split {
             head: &pattern[..end],
-            tail: pattern.get(end + 1..).filter(|_| end < pattern.len()),
+            tail: pattern.get(end + 1..),
         },
     }
 }
@@ -449,5 +450,31 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> TopicTrie<D> {
 impl<D: Copy + Eq + Hash + Send + Sync + 'static> Default for TopicTrie<D> {
     fn default() -> Self {
         TopicTrie::new()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::TopicTrie;
+
+    /// Unbinding everything prunes every node: the root is left with no table and no child,
+    /// so the memory of a churned trie returns (SEMANTICS-independent; DESIGN's memory rule).
+    #[test]
+    fn unbinding_everything_leaves_an_empty_root() {
+        let trie = TopicTrie::new();
+        let patterns = [
+            "a.b.c", "a.*.c", "a.#", "#", "#.#", "*.b.#.d", "", ".", "a.", "*.", "#.", "a..b",
+            "x.*.y.z", "#.a.#", "*", "a.b.*", "a.b.#",
+        ];
+        for _ in 0..2 {
+            for (d, p) in patterns.iter().enumerate() {
+                assert!(trie.bind(p, d).unwrap());
+            }
+            for (d, p) in patterns.iter().enumerate() {
+                assert!(trie.unbind(p, d).unwrap());
+            }
+            assert!(trie.is_empty());
+            assert!(trie.root.is_empty_for_writer(), "every node pruned");
+        }
     }
 }
