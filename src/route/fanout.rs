@@ -18,10 +18,10 @@
 //! publishes nothing.
 
 use crate::error::{Error, Input};
-use crate::sync::{pin, Published};
+use crate::sync::{pin, write, Published, Writing};
 use crate::topic::{check_len, DestSet};
 use std::hash::Hash;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::Mutex;
 
 /// A fanout exchange's bindings: a message goes to every bound destination, whatever its key.
 ///
@@ -173,8 +173,8 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> FanoutTable<D> {
     /// before it mutates anything (a `HashMap` lookup or removal that panics in them leaves the
     /// map as it was), and nothing else can panic with the lock held (allocation failure aborts),
     /// so a poisoned lock still guards consistent state and is taken over.
-    fn lock(&self) -> MutexGuard<'_, Writer<D>> {
-        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> Writing<'_, Writer<D>> {
+        write(&self.writer)
     }
 }
 

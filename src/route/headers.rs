@@ -51,13 +51,13 @@
 
 use crate::error::Error;
 use crate::message::{FieldTable, FieldValue};
-use crate::sync::{pin, Published};
+use crate::sync::{pin, write, Published, Writing};
 use crate::topic::DestSet;
 use std::hash::Hash;
 // `std`'s `Arc`, not one from `crate::sync`: its count is only touched by writers (under the
 // writer mutex) and by the epoch collector dropping a retired list, never by a route, so it is
 // not part of the lock-free protocol a loom model would check.
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 
 /// The `x-match` argument's name.
 const X_MATCH: &str = "x-match";
@@ -319,8 +319,8 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> HeadersTable<D> {
     /// The writer list. Every change runs `D`'s `Eq` and the arguments' comparison before it
     /// mutates anything, and nothing else can panic with the lock held (allocation failure
     /// aborts), so a poisoned lock still guards a consistent list and is taken over.
-    fn lock(&self) -> MutexGuard<'_, Vec<Arc<Binding<D>>>> {
-        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> Writing<'_, Vec<Arc<Binding<D>>>> {
+        write(&self.writer)
     }
 }
 

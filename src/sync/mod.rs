@@ -19,6 +19,8 @@
 
 #[cfg(not(loom))]
 pub(crate) use crossbeam_epoch as epoch;
+#[cfg(not(loom))]
+mod limbo;
 #[cfg(loom)]
 pub(crate) mod loom_epoch;
 #[cfg(loom)]
@@ -31,7 +33,76 @@ pub(crate) use std::sync::atomic::{AtomicU32, AtomicU8};
 
 pub(crate) use epoch::{pin, unprotected, Guard};
 use epoch::{Atomic, Owned, Shared};
+use std::ops::{Deref, DerefMut};
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// Retires `ptr`, which the serialised writer has just unlinked: it is freed once no pinned
+/// reader can still hold it.
+///
+/// Freeing is the writers' work: the epoch collector, which may run inside any thread's `pin`
+/// (a router's too), only moves the retired value to a queue that writers empty after each
+/// change ([`reclaim`]), so a router never frees what a writer allocated (see `limbo`).
+///
+/// # Safety
+///
+/// 1. `ptr` came from `Owned` and no new reader can reach it (it is unlinked).
+/// 2. It is retired once.
+/// 3. `T` may be dropped on another thread (every retired type here is `Send`).
+pub(crate) unsafe fn retire<T>(ptr: Shared<'_, T>, guard: &Guard) {
+    #[cfg(not(loom))]
+    // SAFETY: the caller's 1-3, which are `limbo::retire`'s.
+    unsafe {
+        limbo::retire(ptr, guard)
+    };
+    #[cfg(loom)]
+    // SAFETY: the caller's 1 and 2 are `defer_destroy`'s.
+    unsafe {
+        guard.defer_destroy(ptr)
+    };
+}
+
+/// Frees what the collector has found safe to free; writers call it after each change, once
+/// their lock is released. Bounded by what was queued when it started.
+pub(crate) fn reclaim() {
+    #[cfg(not(loom))]
+    limbo::reclaim();
+}
+
+/// A writer's hold on its structure's mutex: on drop it unlocks, then frees what the collector
+/// has cleared ([`reclaim`]), so writers, not routers, pay for freeing.
+pub(crate) struct Writing<'a, T> {
+    guard: Option<MutexGuard<'a, T>>,
+}
+
+/// Locks a writers' mutex. Every structure publishes each change with one pointer store and
+/// runs no user code that can panic halfway through one, so a poisoned lock guards consistent
+/// state and is taken over.
+pub(crate) fn write<T>(mutex: &Mutex<T>) -> Writing<'_, T> {
+    Writing {
+        guard: Some(mutex.lock().unwrap_or_else(PoisonError::into_inner)),
+    }
+}
+
+impl<T> Deref for Writing<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.guard.as_ref().expect("held until drop")
+    }
+}
+
+impl<T> DerefMut for Writing<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.guard.as_mut().expect("held until drop")
+    }
+}
+
+impl<T> Drop for Writing<'_, T> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        reclaim();
+    }
+}
 
 /// A load by the serialised writer of a pointer that only writers store.
 ///
@@ -87,7 +158,7 @@ impl<T> Published<T> {
     pub(crate) fn load<'g>(&self, guard: &'g Guard) -> Option<&'g T> {
         let shared = self.ptr.load(Acquire, guard);
         // SAFETY: every non-null pointer stored here came from `Owned` (a live allocation), and
-        // it is only freed through `defer_destroy` after being unlinked, which waits until no
+        // it is only freed through `retire` after being unlinked, which waits until no
         // guard pinned before the unlink is alive; `guard` is such a guard, so the value outlives
         // `'g`.
         unsafe { shared.as_ref() }
@@ -103,11 +174,11 @@ impl<T> Published<T> {
         };
         let old = self.ptr.swap(new, Release, guard);
         if !old.is_null() {
-            // SAFETY: `old` was just unlinked by the swap, so no reader pinned after this point
-            // can reach it; readers pinned before keep it alive until their guards drop, which is
-            // what `defer_destroy` waits for. No other writer can unlink it twice (writers are
-            // serialised by the owner, per this type's contract).
-            unsafe { guard.defer_destroy(old) };
+            // SAFETY: (1) `old` came from `Owned` and was just unlinked by the swap, so no reader
+            // pinned after this point can reach it; (2) no other writer can unlink it again
+            // (writers are serialised by the owner, per this type's contract); (3) the values
+            // warren publishes are `Send`.
+            unsafe { retire(old, guard) };
         }
     }
 
@@ -120,10 +191,10 @@ impl<T> Published<T> {
         let old = self.ptr.swap(new, Release, guard);
         if !old.is_null() {
             // SAFETY: as in `replace`: `old` is unlinked and writers are serialised.
-            unsafe { guard.defer_destroy(old) };
+            unsafe { retire(old, guard) };
         }
         // SAFETY: `new` is a live allocation made above; only a later writer can unlink it, and
-        // it would retire it through `defer_destroy`, which waits for `guard`.
+        // it would retire it through `retire`, which waits for `guard`.
         unsafe { new.deref() }
     }
 

@@ -3,13 +3,13 @@
 use super::lfmap::{KeyHasher, LfMap};
 use super::{check_len, DestSet};
 use crate::error::{Error, Input};
-use crate::sync::{pin, Guard};
+use crate::sync::{pin, write, Guard};
 use crossbeam_utils::CachePadded;
 use smallvec::SmallVec;
 use std::hash::Hash;
 use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 
 /// The destinations bound at one key or trie node: immutable, replaced whole (copy on write).
 pub(super) type DestList<D> = SmallVec<[D; 2]>;
@@ -36,12 +36,6 @@ pub(super) fn without_dest<D: Copy + Eq>(
         return None;
     }
     Some(cur.iter().copied().filter(|&d| d != dest).collect())
-}
-
-/// Locks a writer mutex. A panic while holding it cannot leave a structure half-published
-/// (every change is one pointer store), so a poisoned lock is taken as is.
-pub(super) fn lock(m: &Mutex<()>) -> MutexGuard<'_, ()> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// An exact-key table: the direct exchange's bindings (a [`TopicTrie`] keeps its literal
@@ -86,7 +80,7 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> KeyTable<D> {
     /// changes.
     pub fn bind(&self, key: &str, dest: D) -> Result<bool, Error> {
         check_len(key, Input::BindingKey)?;
-        let _w = lock(&self.writer);
+        let _w = write(&self.writer);
         Ok(self.bind_locked(key, dest, &pin()))
     }
 
@@ -109,7 +103,7 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> KeyTable<D> {
     /// [`ErrorKind::TooLong`](crate::ErrorKind::TooLong) if `key` is over 255 bytes.
     pub fn unbind(&self, key: &str, dest: D) -> Result<bool, Error> {
         check_len(key, Input::BindingKey)?;
-        let _w = lock(&self.writer);
+        let _w = write(&self.writer);
         let guard = pin();
         let hash = self.hasher.hash(key.as_bytes());
         let Some(list) = without_dest(self.map.get(hash, key.as_bytes(), &guard), dest) else {

@@ -41,7 +41,7 @@
 
 use crate::sync::epoch::{Atomic, Owned};
 use crate::sync::{
-    load_u8_for_writer, unprotected, AtomicU32, AtomicU8, Guard, Published, WriterLoad,
+    load_u8_for_writer, retire, unprotected, AtomicU32, AtomicU8, Guard, Published, WriterLoad,
 };
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
@@ -187,7 +187,7 @@ impl<V> LfMap<V> {
                     slot.load(Acquire, guard)
                 };
                 // SAFETY: a tagged slot points to an entry (the pointer is stored before the
-                // tag) that is freed only through `defer_destroy` after a rebuild has published
+                // tag) that is freed only through `retire` after a rebuild has published
                 // a table without it (or by the map's `Drop`, which needs `&mut self`); `guard`
                 // was pinned before that retirement could complete, so the entry outlives `'g`.
                 if let Some(entry) = unsafe { ptr.as_ref() } {
@@ -319,11 +319,12 @@ impl<V> LfMap<V> {
                         table.used.fetch_add(1, Relaxed);
                         table.live.fetch_add(1, Relaxed);
                     }
-                    // SAFETY: a tombstone (or, when nothing is live, every entry) is left out of
-                    // the new table, so once the old table is unlinked below no new reader can
-                    // reach it; readers pinned earlier keep it alive, which `defer_destroy`
-                    // waits for. It is in no other table, so it is retired exactly once.
-                    _ => unsafe { guard.defer_destroy(ptr) },
+                    // SAFETY: (1) a tombstone (or, when nothing is live, every entry) came from
+                    // `Owned` and is left out of the new table, so once the old table is
+                    // unlinked below no new reader can reach it (readers pinned earlier keep it
+                    // alive, which `retire` waits for); (2) it is in no other table, so it is
+                    // retired once; (3) entries are `Send` when their values are.
+                    _ => unsafe { retire(ptr, guard) },
                 }
             }
         }
@@ -334,7 +335,7 @@ impl<V> LfMap<V> {
 impl<V> Drop for LfMap<V> {
     fn drop(&mut self) {
         // SAFETY: `&mut self` means no reader or writer can reach this map any more (a map that
-        // readers could reach is retired through `defer_destroy` and dropped only after them),
+        // readers could reach is retired and dropped only after them),
         // so the entries of the current table can be freed at once. Entries of retired tables
         // are either in the current table or were retired already.
         unsafe {

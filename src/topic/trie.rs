@@ -32,12 +32,12 @@
 //! store. Unbinding prunes nodes left empty, bottom-up, so memory returns after churn (the
 //! epoch collector frees what was unlinked once no reader can hold it).
 
-use super::key_table::{lock, with_dest, without_dest, DestList};
+use super::key_table::{with_dest, without_dest, DestList};
 use super::lfmap::{KeyHasher, LfMap};
 use super::{check_len, words, DestSet};
 
 use crate::error::{Error, Input};
-use crate::sync::{pin, Guard, Published};
+use crate::sync::{pin, write, Guard, Published};
 use crossbeam_utils::CachePadded;
 use smallvec::SmallVec;
 use std::hash::Hash;
@@ -195,7 +195,7 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> TopicTrie<D> {
     /// nothing changes.
     pub fn bind(&self, pattern: &str, dest: D) -> Result<bool, Error> {
         check_len(pattern, Input::Pattern)?;
-        let _w = lock(&self.writer);
+        let _w = write(&self.writer);
         Ok(self.bind_locked(pattern, dest, &pin()))
     }
 
@@ -213,7 +213,7 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> TopicTrie<D> {
         for (pattern, _) in &bindings {
             check_len(pattern, Input::Pattern)?;
         }
-        let _w = lock(&self.writer);
+        let _w = write(&self.writer);
         let mut added = 0;
         for chunk in bindings.chunks(1024) {
             // A fresh guard per chunk lets the collector free what earlier chunks retired.
@@ -277,7 +277,7 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> TopicTrie<D> {
     /// [`ErrorKind::TooLong`](crate::ErrorKind::TooLong) if `pattern` is over 255 bytes.
     pub fn unbind(&self, pattern: &str, dest: D) -> Result<bool, Error> {
         check_len(pattern, Input::Pattern)?;
-        let _w = lock(&self.writer);
+        let _w = write(&self.writer);
         let guard = &pin();
         let Split { head, tail } = split_pattern(pattern);
         let rehash = |k: &[u8]| self.hasher.hash(k);
