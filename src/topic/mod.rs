@@ -91,22 +91,32 @@ impl<'a> Iterator for Words<'a> {
     }
 }
 
+/// The most words a key or pattern of [`MAX_LEN`] bytes can have (all dots: one more than
+/// the dots).
+pub(crate) const MAX_WORDS: usize = MAX_LEN + 1;
+
+/// Bit 7 of each byte of the result is set exactly where `chunk` (eight bytes, little-endian)
+/// holds a `.`, and every other bit is clear.
+#[inline]
+fn dot_mask(chunk: &[u8]) -> u64 {
+    const LOWS: u64 = u64::from_ne_bytes([0x7f; 8]);
+    const DOTS: u64 = u64::from_ne_bytes([b'.'; 8]);
+    let mut word = [0u8; 8];
+    word.copy_from_slice(chunk);
+    // A byte of `x` is zero where the chunk has a dot. Adding 0x7f to the low seven bits of a
+    // byte carries into bit 7 unless they are all zero, and never into the next byte; or-ing
+    // in `x` sets bit 7 for the bytes whose own bit 7 is set: what stays clear is a zero byte.
+    let x = u64::from_le_bytes(word) ^ DOTS;
+    !(((x & LOWS) + LOWS) | x | LOWS)
+}
+
 /// The index of the first `.` in `bytes`, eight bytes at a time.
 #[inline]
 fn find_dot(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    const DOTS: u64 = u64::from_ne_bytes([b'.'; 8]);
     let mut chunks = bytes.chunks_exact(8);
     let mut base = 0;
     for chunk in chunks.by_ref() {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        // A byte of `x` is zero where the chunk has a dot; the classic zero-byte test marks the
-        // lowest such byte exactly (bytes above it may be marked falsely, which `trailing_zeros`
-        // on a little-endian load never reaches).
-        let x = u64::from_le_bytes(word) ^ DOTS;
-        let found = x.wrapping_sub(ONES) & !x & HIGHS;
+        let found = dot_mask(chunk);
         if found != 0 {
             return Some(base + usize::try_from(found.trailing_zeros() / 8).unwrap_or(0));
         }
@@ -117,6 +127,39 @@ fn find_dot(bytes: &[u8]) -> Option<usize> {
         .iter()
         .position(|&b| b == b'.')
         .map(|i| base + i)
+}
+
+/// Writes where each word of `key` starts into `starts` and returns the number of words (the
+/// same words as [`words`]). Word `i` ends one byte before word `i + 1` starts, the last one at
+/// the end of the key. `key` must be at most [`MAX_LEN`] bytes, so every start fits a byte.
+#[inline]
+pub(crate) fn word_starts(key: &[u8], starts: &mut [u8; MAX_WORDS]) -> usize {
+    if key.is_empty() {
+        return 0;
+    }
+    debug_assert!(key.len() <= MAX_LEN);
+    let mut n = 1;
+    let mut record = |dot: usize| {
+        // `dot + 1 <= MAX_LEN`, one byte; `n < MAX_WORDS` as a key has fewer dots than bytes.
+        starts[n] = u8::try_from(dot + 1).unwrap_or(u8::MAX);
+        n += 1;
+    };
+    let mut chunks = key.chunks_exact(8);
+    let mut base = 0;
+    for chunk in chunks.by_ref() {
+        let mut found = dot_mask(chunk);
+        while found != 0 {
+            record(base + usize::try_from(found.trailing_zeros() / 8).unwrap_or(0));
+            found &= found - 1;
+        }
+        base += 8;
+    }
+    for (i, &b) in chunks.remainder().iter().enumerate() {
+        if b == b'.' {
+            record(base + i);
+        }
+    }
+    n
 }
 
 /// Whether `pattern` matches `key` (SEMANTICS T4), through a fresh [`TopicTrie`].
@@ -130,4 +173,53 @@ pub fn is_match(pattern: &str, key: &str) -> Result<bool, Error> {
     let mut out = DestSet::new();
     trie.route(key, &mut out)?;
     Ok(!out.is_empty())
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::{find_dot, word_starts, words, MAX_LEN, MAX_WORDS};
+
+    /// The routing splitter (`word_starts`, SWAR) finds the same words as `words` on every key
+    /// over a small alphabet up to 11 bytes (every alignment of dots within and across eight-byte
+    /// chunks) and on the longest keys.
+    #[test]
+    fn word_starts_agree_with_words() {
+        let mut keys: Vec<String> = vec![String::new()];
+        let mut frontier = vec![String::new()];
+        for _ in 0..11 {
+            let mut next = Vec::new();
+            for k in &frontier {
+                for c in ['a', '.', 'é'] {
+                    next.push(format!("{k}{c}"));
+                }
+            }
+            keys.extend(next.iter().cloned());
+            frontier = next;
+        }
+        keys.push(".".repeat(MAX_LEN));
+        keys.push("a".repeat(MAX_LEN));
+        keys.push("ab.".repeat(MAX_LEN / 3));
+        for key in &keys {
+            if key.len() > MAX_LEN {
+                continue;
+            }
+            let bytes = key.as_bytes();
+            let mut starts = [0u8; MAX_WORDS];
+            let n = word_starts(bytes, &mut starts);
+            let got: Vec<&[u8]> = (0..n)
+                .map(|i| {
+                    let start = usize::from(starts[i]);
+                    let end = if i + 1 < n {
+                        usize::from(starts[i + 1]) - 1
+                    } else {
+                        bytes.len()
+                    };
+                    &bytes[start..end]
+                })
+                .collect();
+            let want: Vec<&[u8]> = words(key).map(str::as_bytes).collect();
+            assert_eq!(got, want, "key {key:?}");
+            assert_eq!(find_dot(bytes), key.find('.'), "key {key:?}");
+        }
+    }
 }

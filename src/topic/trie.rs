@@ -34,7 +34,7 @@
 
 use super::key_table::{with_dest, without_dest, DestList};
 use super::lfmap::{KeyHasher, LfMap};
-use super::{check_len, words, DestSet};
+use super::{check_len, word_starts, words, DestSet, MAX_WORDS};
 
 use crate::error::{Error, Input};
 use crate::sync::{pin, write, Guard, Published};
@@ -363,15 +363,18 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> TopicTrie<D> {
         let mut stats = RouteStats::default();
         let guard = &pin();
         let bytes = key.as_bytes();
-        // Where each word starts (built in place: `collect` would move the inline buffer).
-        let mut starts: SmallVec<[usize; WORDS_INLINE]> = SmallVec::new();
-        let mut start = 0;
-        for word in words(key) {
-            starts.push(start);
-            start += word.len() + 1;
-        }
-        let n = starts.len();
-        let word = |i: usize| &bytes[starts[i]..starts.get(i + 1).map_or(bytes.len(), |s| s - 1)];
+        // Where each word starts: a key has at most 255 bytes, so a start fits a byte.
+        let mut starts = [0u8; MAX_WORDS];
+        let n = word_starts(bytes, &mut starts);
+        let start = |i: usize| usize::from(starts[i]);
+        let word = |i: usize| {
+            let end = if i + 1 < n {
+                start(i + 1) - 1
+            } else {
+                bytes.len()
+            };
+            &bytes[start(i)..end]
+        };
         // Hashes of the first words, computed on first use (0 = not yet; a real 0 is merely
         // recomputed); later words of long keys are hashed at each use.
         let mut hashes = [0u64; WORDS_INLINE];
@@ -389,7 +392,7 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> TopicTrie<D> {
                 }
             } else {
                 if !node.suffixes.is_empty(guard) {
-                    let rest = &bytes[starts[i]..];
+                    let rest = &bytes[start(i)..];
                     if let Some(dests) = node.suffixes.get(self.hasher.hash(rest), rest, guard) {
                         out.extend_from_distinct(dests);
                     }
