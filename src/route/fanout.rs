@@ -144,7 +144,8 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> FanoutTable<D> {
     pub fn route(&self, out: &mut DestSet<D>) {
         let guard = pin();
         if let Some(dests) = self.snapshot.load(&guard) {
-            out.extend_from_slice(dests);
+            // The snapshot holds each destination once.
+            out.extend_from_distinct(dests);
         }
     }
 
@@ -160,13 +161,8 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> FanoutTable<D> {
 
     /// Publishes `dests` as the new snapshot. Called with the writer mutex held.
     fn publish(&self, dests: &[D]) {
-        let next = if dests.is_empty() {
-            None
-        } else {
-            Some(Box::from(dests))
-        };
-        let guard = pin();
-        self.snapshot.replace(next, &guard);
+        self.snapshot
+            .replace((!dests.is_empty()).then(|| Box::from(dests)), &pin());
     }
 
     /// The writer state. Every change calls `D`'s `Hash` and `Eq` (the only user code here)

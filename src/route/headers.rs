@@ -307,13 +307,8 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> HeadersTable<D> {
 
     /// Publishes `list` as the new snapshot. Called with the writer mutex held.
     fn publish(&self, list: &[Arc<Binding<D>>]) {
-        let next = if list.is_empty() {
-            None
-        } else {
-            Some(Box::from(list))
-        };
-        let guard = pin();
-        self.snapshot.replace(next, &guard);
+        self.snapshot
+            .replace((!list.is_empty()).then(|| Box::from(list)), &pin());
     }
 
     /// The writer list. Every change runs `D`'s `Eq` and the arguments' comparison before it

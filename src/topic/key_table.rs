@@ -3,7 +3,7 @@
 use super::lfmap::{KeyHasher, LfMap};
 use super::{check_len, DestSet};
 use crate::error::{Error, Input};
-use crate::sync::{pin, write, Guard};
+use crate::sync::{pin, write, Guard, Published};
 use crossbeam_utils::CachePadded;
 use smallvec::SmallVec;
 use std::hash::Hash;
@@ -15,7 +15,7 @@ use std::sync::Mutex;
 pub(super) type DestList<D> = SmallVec<[D; 2]>;
 
 /// `cur` plus `dest`, or `None` if `dest` is already in it.
-pub(super) fn with_dest<D: Copy + Eq>(cur: Option<&DestList<D>>, dest: D) -> Option<DestList<D>> {
+fn with_dest<D: Copy + Eq>(cur: Option<&DestList<D>>, dest: D) -> Option<DestList<D>> {
     let cur = cur.map_or(&[][..], |c| c.as_slice());
     if cur.contains(&dest) {
         return None;
@@ -27,15 +27,94 @@ pub(super) fn with_dest<D: Copy + Eq>(cur: Option<&DestList<D>>, dest: D) -> Opt
 }
 
 /// `cur` without `dest` (possibly empty), or `None` if `dest` is not in it.
-pub(super) fn without_dest<D: Copy + Eq>(
-    cur: Option<&DestList<D>>,
-    dest: D,
-) -> Option<DestList<D>> {
+fn without_dest<D: Copy + Eq>(cur: Option<&DestList<D>>, dest: D) -> Option<DestList<D>> {
     let cur = cur?;
     if !cur.contains(&dest) {
         return None;
     }
     Some(cur.iter().copied().filter(|&d| d != dest).collect())
+}
+
+/// Adds `dest` to the list `slot` publishes; returns whether it was absent. Writer only.
+pub(super) fn add_dest<D: Copy + Eq>(
+    slot: &Published<DestList<D>>,
+    dest: D,
+    guard: &Guard,
+) -> bool {
+    let Some(list) = with_dest(slot.load(guard), dest) else {
+        return false;
+    };
+    slot.publish(list, guard);
+    true
+}
+
+/// Removes `dest` from the list `slot` publishes (publishing nothing once it is empty); returns
+/// whether it was present. Writer only.
+pub(super) fn remove_dest<D: Copy + Eq>(
+    slot: &Published<DestList<D>>,
+    dest: D,
+    guard: &Guard,
+) -> bool {
+    let Some(list) = without_dest(slot.load(guard), dest) else {
+        return false;
+    };
+    slot.replace((!list.is_empty()).then_some(list), guard);
+    true
+}
+
+/// Keys to destination lists: the exact-key table, and each trie node's suffix table. A key's
+/// entry goes when its last destination does.
+pub(super) struct DestMap<D> {
+    map: LfMap<DestList<D>>,
+}
+
+impl<D> DestMap<D> {
+    pub(super) fn new() -> Self {
+        DestMap { map: LfMap::new() }
+    }
+
+    /// The destinations of `key`, whose hash under the owner's [`KeyHasher`] is `hash`.
+    #[inline]
+    pub(super) fn get<'g>(&self, hash: u64, key: &[u8], guard: &'g Guard) -> Option<&'g [D]> {
+        self.map.get(hash, key, guard).map(|list| list.as_slice())
+    }
+
+    /// Whether no key has a destination.
+    #[inline]
+    pub(super) fn is_empty(&self, guard: &Guard) -> bool {
+        self.map.is_empty(guard)
+    }
+
+    /// Whether no key has a destination, for the writer.
+    pub(super) fn is_empty_for_writer(&self) -> bool {
+        self.map.is_empty_for_writer()
+    }
+}
+
+impl<D: Copy + Eq> DestMap<D> {
+    /// Adds `dest` to `key`; returns whether it was absent. Writer only.
+    pub(super) fn add(&self, hasher: &KeyHasher, key: &[u8], dest: D, guard: &Guard) -> bool {
+        let hash = hasher.hash(key);
+        let Some(list) = with_dest(self.map.get(hash, key, guard), dest) else {
+            return false;
+        };
+        self.map.insert(hash, key, list, |k| hasher.hash(k), guard);
+        true
+    }
+
+    /// Removes `dest` from `key`; returns whether it was there. Writer only.
+    pub(super) fn remove(&self, hasher: &KeyHasher, key: &[u8], dest: D, guard: &Guard) -> bool {
+        let hash = hasher.hash(key);
+        let Some(list) = without_dest(self.map.get(hash, key, guard), dest) else {
+            return false;
+        };
+        if list.is_empty() {
+            self.map.remove(hash, key, |k| hasher.hash(k), guard);
+        } else {
+            self.map.insert(hash, key, list, |k| hasher.hash(k), guard);
+        }
+        true
+    }
 }
 
 /// An exact-key table: the direct exchange's bindings (a [`TopicTrie`] keeps its literal
@@ -53,7 +132,7 @@ pub(super) fn without_dest<D: Copy + Eq>(
 ///
 /// [`TopicTrie`]: super::TopicTrie
 pub struct KeyTable<D> {
-    map: LfMap<DestList<D>>,
+    map: DestMap<D>,
     hasher: KeyHasher,
     /// (key, destination) pairs. With the writers' mutex on their own cache lines: writers
     /// change both on every call, routes read `map` on every call.
@@ -65,7 +144,7 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> KeyTable<D> {
     /// An empty table.
     pub fn new() -> Self {
         KeyTable {
-            map: LfMap::new(),
+            map: DestMap::new(),
             hasher: KeyHasher::new(),
             len: CachePadded::new(AtomicUsize::new(0)),
             writer: CachePadded::new(Mutex::new(())),
@@ -81,19 +160,11 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> KeyTable<D> {
     pub fn bind(&self, key: &str, dest: D) -> Result<bool, Error> {
         check_len(key, Input::BindingKey)?;
         let _w = write(&self.writer);
-        Ok(self.bind_locked(key, dest, &pin()))
-    }
-
-    /// [`bind`](Self::bind) for a caller holding the writer lock, with a checked key.
-    fn bind_locked(&self, key: &str, dest: D, guard: &Guard) -> bool {
-        let hash = self.hasher.hash(key.as_bytes());
-        let Some(list) = with_dest(self.map.get(hash, key.as_bytes(), guard), dest) else {
-            return false;
-        };
-        self.map
-            .insert(hash, key.as_bytes(), list, |k| self.hasher.hash(k), guard);
-        self.len.fetch_add(1, Relaxed);
-        true
+        let added = self.map.add(&self.hasher, key.as_bytes(), dest, &pin());
+        if added {
+            self.len.fetch_add(1, Relaxed);
+        }
+        Ok(added)
     }
 
     /// Removes the binding of `key` to `dest`; returns whether it existed.
@@ -104,20 +175,11 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> KeyTable<D> {
     pub fn unbind(&self, key: &str, dest: D) -> Result<bool, Error> {
         check_len(key, Input::BindingKey)?;
         let _w = write(&self.writer);
-        let guard = pin();
-        let hash = self.hasher.hash(key.as_bytes());
-        let Some(list) = without_dest(self.map.get(hash, key.as_bytes(), &guard), dest) else {
-            return Ok(false);
-        };
-        if list.is_empty() {
-            self.map
-                .remove(hash, key.as_bytes(), |k| self.hasher.hash(k), &guard);
-        } else {
-            self.map
-                .insert(hash, key.as_bytes(), list, |k| self.hasher.hash(k), &guard);
+        let removed = self.map.remove(&self.hasher, key.as_bytes(), dest, &pin());
+        if removed {
+            self.len.fetch_sub(1, Relaxed);
         }
-        self.len.fetch_sub(1, Relaxed);
-        Ok(true)
+        Ok(removed)
     }
 
     /// Adds the destinations bound to exactly `key` to `out`.

@@ -32,7 +32,7 @@
 //! store. Unbinding prunes nodes left empty, bottom-up, so memory returns after churn (the
 //! epoch collector frees what was unlinked once no reader can hold it).
 
-use super::key_table::{with_dest, without_dest, DestList};
+use super::key_table::{add_dest, remove_dest, DestList, DestMap};
 use super::lfmap::{KeyHasher, LfMap};
 use super::{check_len, word_starts, words, DestSet, MAX_WORDS};
 
@@ -60,7 +60,7 @@ struct Node<D> {
     /// Literal word → child.
     children: LfMap<Node<D>>,
     /// Literal tail (one or more words joined by `.`) → destinations.
-    suffixes: LfMap<DestList<D>>,
+    suffixes: DestMap<D>,
     /// The `*` child.
     star: Published<Node<D>>,
     /// The `#` child.
@@ -73,7 +73,7 @@ impl<D> Node<D> {
     fn new() -> Self {
         Node {
             children: LfMap::new(),
-            suffixes: LfMap::new(),
+            suffixes: DestMap::new(),
             star: Published::null(),
             hash: Published::null(),
             dests: Published::null(),
@@ -253,21 +253,15 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> TopicTrie<D> {
             };
         }
         let added = match tail {
-            None => with_dest(node.dests.load(guard), dest).map(|list| {
-                node.dests.publish(list, guard);
-            }),
-            Some(tail) => {
-                let h = self.hasher.hash(tail.as_bytes());
-                with_dest(node.suffixes.get(h, tail.as_bytes(), guard), dest).map(|list| {
-                    node.suffixes
-                        .insert(h, tail.as_bytes(), list, rehash, guard);
-                })
-            }
+            None => add_dest(&node.dests, dest, guard),
+            Some(tail) => node
+                .suffixes
+                .add(&self.hasher, tail.as_bytes(), dest, guard),
         };
-        if added.is_some() {
+        if added {
             self.len.fetch_add(1, Relaxed);
         }
-        added.is_some()
+        added
     }
 
     /// Removes the binding of `pattern` to `dest`; returns whether it existed.
@@ -300,25 +294,14 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> TopicTrie<D> {
             path.push((node, edge));
             node = child;
         }
-        match tail {
-            None => {
-                let Some(list) = without_dest(node.dests.load(guard), dest) else {
-                    return Ok(false);
-                };
-                node.dests
-                    .replace((!list.is_empty()).then_some(list), guard);
-            }
-            Some(tail) => {
-                let (h, key) = (self.hasher.hash(tail.as_bytes()), tail.as_bytes());
-                let Some(list) = without_dest(node.suffixes.get(h, key, guard), dest) else {
-                    return Ok(false);
-                };
-                if list.is_empty() {
-                    node.suffixes.remove(h, key, rehash, guard);
-                } else {
-                    node.suffixes.insert(h, key, list, rehash, guard);
-                }
-            }
+        let removed = match tail {
+            None => remove_dest(&node.dests, dest, guard),
+            Some(tail) => node
+                .suffixes
+                .remove(&self.hasher, tail.as_bytes(), dest, guard),
+        };
+        if !removed {
+            return Ok(false);
         }
         self.len.fetch_sub(1, Relaxed);
         // Prune the nodes left empty, deepest first.
