@@ -37,6 +37,16 @@ pub enum ErrorKind {
     InvalidUtf8,
     /// An AMQP channel or connection error with its reply code (SEMANTICS F1).
     Amqp,
+    /// A call on a channel that an error or a close has closed (SEMANTICS F2, F5): the error
+    /// repeats its cause's reply code; [`Error::cause`] gives the cause.
+    ChannelClosed,
+    /// A call on a connection (or one of its channels) after the connection closed.
+    ConnectionClosed,
+    /// The consumer was cancelled: by [`basic_cancel`](crate::Channel::basic_cancel), or by the
+    /// engine (queue deleted, consumer timeout; SEMANTICS D10). The text gives the reason.
+    ConsumerCancelled,
+    /// A wait ran out of time (a receive with a timeout, an RPC call).
+    Timeout,
 }
 
 /// Which input an error is about; named in the message.
@@ -53,6 +63,10 @@ pub enum Input {
     Exchange,
     /// A queue name.
     Queue,
+    /// A message property or header name (SEMANTICS N1).
+    Property,
+    /// A consumer tag.
+    ConsumerTag,
 }
 
 impl Input {
@@ -63,6 +77,8 @@ impl Input {
             Input::BindingKey => "binding key",
             Input::Exchange => "exchange name",
             Input::Queue => "queue name",
+            Input::Property => "property",
+            Input::ConsumerTag => "consumer tag",
         }
     }
 }
@@ -81,6 +97,16 @@ enum Kind {
     Amqp {
         code: u16,
         text: String,
+    },
+    Closed {
+        connection: bool,
+        cause: Option<Box<Error>>,
+    },
+    Cancelled {
+        reason: String,
+    },
+    Timeout {
+        what: &'static str,
     },
 }
 
@@ -107,20 +133,71 @@ impl Error {
         }
     }
 
+    /// The local error of a call on a closed channel (`connection == false`) or connection,
+    /// repeating `cause` when an error closed it (SEMANTICS F2, F5).
+    pub(crate) fn closed(connection: bool, cause: Option<Error>) -> Error {
+        Error {
+            kind: Kind::Closed {
+                connection,
+                cause: cause.map(Box::new),
+            },
+        }
+    }
+
+    /// A consumer cancelled, for `reason`.
+    pub(crate) fn cancelled(reason: impl Into<String>) -> Error {
+        Error {
+            kind: Kind::Cancelled {
+                reason: reason.into(),
+            },
+        }
+    }
+
+    /// A wait for `what` that ran out of time.
+    pub(crate) fn timeout(what: &'static str) -> Error {
+        Error {
+            kind: Kind::Timeout { what },
+        }
+    }
+
+    /// The error that closed the channel or connection, for a
+    /// [`ChannelClosed`](ErrorKind::ChannelClosed) or
+    /// [`ConnectionClosed`](ErrorKind::ConnectionClosed) error; `None` after a plain close and
+    /// for other kinds.
+    pub fn cause(&self) -> Option<&Error> {
+        match &self.kind {
+            Kind::Closed { cause, .. } => cause.as_deref(),
+            _ => None,
+        }
+    }
+
     /// The broad class of this error.
     pub fn kind(&self) -> ErrorKind {
         match self.kind {
             Kind::TooLong { .. } => ErrorKind::TooLong,
             Kind::InvalidUtf8 { .. } => ErrorKind::InvalidUtf8,
             Kind::Amqp { .. } => ErrorKind::Amqp,
+            Kind::Closed {
+                connection: false, ..
+            } => ErrorKind::ChannelClosed,
+            Kind::Closed {
+                connection: true, ..
+            } => ErrorKind::ConnectionClosed,
+            Kind::Cancelled { .. } => ErrorKind::ConsumerCancelled,
+            Kind::Timeout { .. } => ErrorKind::Timeout,
         }
     }
 
-    /// The AMQP reply code (404, 406, ...), or `None` for a local error.
+    /// The AMQP reply code (404, 406, ...), or `None` for a local error. A closed channel's or
+    /// connection's error repeats the code of the error that closed it (SEMANTICS F5).
     pub fn reply_code(&self) -> Option<u16> {
-        match self.kind {
-            Kind::Amqp { code, .. } => Some(code),
-            Kind::TooLong { .. } | Kind::InvalidUtf8 { .. } => None,
+        match &self.kind {
+            Kind::Amqp { code, .. } => Some(*code),
+            Kind::Closed { cause, .. } => cause.as_ref().and_then(|c| c.reply_code()),
+            Kind::TooLong { .. }
+            | Kind::InvalidUtf8 { .. }
+            | Kind::Cancelled { .. }
+            | Kind::Timeout { .. } => None,
         }
     }
 
@@ -129,7 +206,11 @@ impl Error {
         match self.kind {
             Kind::Amqp { code, .. } if code >= 500 => Scope::Connection,
             Kind::Amqp { .. } => Scope::Channel,
-            Kind::TooLong { .. } | Kind::InvalidUtf8 { .. } => Scope::Local,
+            Kind::TooLong { .. }
+            | Kind::InvalidUtf8 { .. }
+            | Kind::Closed { .. }
+            | Kind::Cancelled { .. }
+            | Kind::Timeout { .. } => Scope::Local,
         }
     }
 
@@ -137,7 +218,16 @@ impl Error {
     pub fn input(&self) -> Option<Input> {
         match self.kind {
             Kind::TooLong { input, .. } | Kind::InvalidUtf8 { input, .. } => Some(input),
-            Kind::Amqp { .. } => None,
+            _ => None,
+        }
+    }
+
+    /// The AMQP reply text (`NOT_FOUND - no queue 'jobs'`) without the code; for other kinds,
+    /// the display text.
+    pub fn text(&self) -> String {
+        match &self.kind {
+            Kind::Amqp { text, .. } => text.clone(),
+            _ => self.to_string(),
         }
     }
 }
@@ -156,6 +246,15 @@ impl fmt::Display for Error {
                 input.name()
             ),
             Kind::Amqp { code, text } => write!(f, "{code} {text}"),
+            Kind::Closed { connection, cause } => {
+                let what = if *connection { "connection" } else { "channel" };
+                match cause {
+                    Some(cause) => write!(f, "{what} closed by an error: {cause}"),
+                    None => write!(f, "{what} closed"),
+                }
+            }
+            Kind::Cancelled { reason } => write!(f, "consumer cancelled: {reason}"),
+            Kind::Timeout { what } => write!(f, "timed out waiting for {what}"),
         }
     }
 }

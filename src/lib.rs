@@ -33,11 +33,21 @@
 //! ```
 #![deny(unsafe_code)]
 
+pub mod broker;
+pub mod clock;
+pub(crate) mod dispatch;
 pub mod error;
+pub mod ids;
 pub mod message;
+pub(crate) mod queue;
 pub mod route;
 pub(crate) mod sync;
 pub mod topic;
 pub mod workload;
 
+pub use broker::{
+    BasicProperties, Broker, BrokerOptions, Channel, Connection, Consumer, Delivery, Publish,
+    Settled,
+};
 pub use error::{Error, ErrorKind, Input, Scope};
+pub use ids::DeliveryTag;

@@ -12,7 +12,7 @@
 
 mod dest_set;
 mod key_table;
-mod lfmap;
+pub(crate) mod lfmap;
 mod trie;
 
 pub use dest_set::DestSet;

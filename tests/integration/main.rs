@@ -7,3 +7,4 @@ mod cli;
 mod route;
 mod topic;
 mod workload;
+mod smoke_tmp;

@@ -1,0 +1,1514 @@
+//! Channels: where every AMQP method is called, and where unacked deliveries live.
+//!
+//! A channel owns its unacked deliveries by tag: a deque indexed by `tag - base` (tags are
+//! handed out in order), so an ack is O(1) and `multiple` walks only what it settles. A queue
+//! registers a delivery here when it hands it to one of the channel's consumers (under the
+//! queue's lock, then this channel's: the lock order is always queue, then channel), and gets
+//! it back through [`crate::queue::Queue::requeue`] on nack, reject, close or loss.
+
+use super::args::ConsumeArgs;
+use super::consumer::{ConsumerShared, Delivery, Event};
+use super::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicNackOptions, BasicPublishOptions,
+    BasicQosOptions, BasicRejectOptions, ExchangeDeclareOptions, ExchangeDeleteOptions,
+    QueueDeclareOptions, QueueDeleteOptions,
+};
+use super::properties::BasicProperties;
+use super::registry::{Dest, ExchangeRec, MessageData, Msg, QueueRec};
+use super::{BrokerInner, ConnShared, Connection, Consumer, REPLY_TO, REPLY_TO_PREFIX};
+use crate::dispatch::Credit;
+use crate::error::{Error, Input, Scope};
+use crate::ids::{count_u32, DeliveryTag};
+use crate::message::FieldTable;
+use crate::queue::{AddError, Entry, Queue};
+use crate::route::{routing_keys, ExchangeType};
+use crate::sync::pin;
+use crate::topic::check_len;
+use bytes::Bytes;
+use smallvec::SmallVec;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+/// An unacked delivery.
+pub(crate) struct Unacked {
+    queue: Arc<Queue<Msg>>,
+    /// The consumer that holds credit for it; `None` for `basic_get`.
+    consumer: Option<Arc<ConsumerShared>>,
+    entry: Entry<Msg>,
+    /// When it was handed over (the clock's ms), for consumer timeouts.
+    at_ms: u64,
+}
+
+enum Slot {
+    Open(Unacked),
+    /// Settled by the application (or a tag given to an auto-ack delivery).
+    Done,
+    /// Taken back by the engine (SEMANTICS A8).
+    Stale,
+}
+
+struct ChanState {
+    /// `Some` once closed, with the error that closed it, if any.
+    closed: Option<Option<Error>>,
+    /// The tag of `slots[0]`.
+    base: u64,
+    slots: VecDeque<Slot>,
+    /// Stale tags that left the front of `slots`.
+    stale: HashSet<u64>,
+    consumers: HashMap<Arc<str>, Arc<ConsumerShared>>,
+    /// The per-consumer prefetch given to consumers created from now on (SEMANTICS D3).
+    prefetch: u32,
+    last_queue: Option<Arc<str>>,
+    /// This channel's direct reply-to consumer's token (SEMANTICS R2).
+    reply_token: Option<Arc<str>>,
+}
+
+/// How a settle call settles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum How {
+    Ack,
+    /// Reject or nack without requeue: discarded (dead-lettering comes with [limits]).
+    Discard,
+    /// Nack with requeue: `returned` + 1 (SEMANTICS A10).
+    NackRequeue,
+    /// Reject with requeue: `failed` + 1 (SEMANTICS A10).
+    RejectRequeue,
+}
+
+impl How {
+    pub(crate) fn nack(requeue: bool) -> How {
+        if requeue {
+            How::NackRequeue
+        } else {
+            How::Discard
+        }
+    }
+
+    pub(crate) fn reject(requeue: bool) -> How {
+        if requeue {
+            How::RejectRequeue
+        } else {
+            How::Discard
+        }
+    }
+}
+
+/// Why deliveries go back to their queue.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Loss {
+    /// Channel closed or consumer handle dropped (SEMANTICS A7): `failed` + 1.
+    Lost,
+    /// Consumer timeout or recover (SEMANTICS A9, A11): `returned` + 1.
+    Returned,
+}
+
+/// What a settle call found (SEMANTICS A8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Settled {
+    /// The deliveries were settled.
+    Done,
+    /// The tag was taken back by the engine (its consumer was lost or timed out): nothing
+    /// happened, the message is already back in its queue.
+    Stale,
+}
+
+/// A message returned to its publisher as unroutable (`basic.return`, SEMANTICS P2).
+#[derive(Clone, Debug)]
+pub struct Return {
+    /// 312.
+    pub reply_code: u16,
+    /// `NO_ROUTE`.
+    pub reply_text: &'static str,
+    /// The exchange it was published to.
+    pub exchange: String,
+    /// Its routing key.
+    pub routing_key: String,
+    /// Its properties.
+    pub properties: BasicProperties,
+    /// Its body (shared, not copied).
+    pub body: Bytes,
+}
+
+/// What became of a published message (SEMANTICS P2).
+#[derive(Clone, Debug)]
+pub enum Publish {
+    /// It reached this many queues (or a direct reply-to consumer, counted as one).
+    Routed {
+        /// The number of queues.
+        queues: usize,
+    },
+    /// No queue took it and it was mandatory: here it is, as the return handler got it.
+    Returned(Box<Return>),
+    /// No queue took it and it was not mandatory: dropped (and counted).
+    Unroutable,
+}
+
+impl Publish {
+    /// Whether at least one queue took the message.
+    pub fn is_routed(&self) -> bool {
+        matches!(self, Publish::Routed { .. })
+    }
+}
+
+/// A failed publish: the error, and the message given back (SEMANTICS F4).
+pub struct PublishError {
+    /// Why it failed.
+    pub error: Error,
+    /// The body, untouched.
+    pub body: Bytes,
+    /// The properties, untouched.
+    pub properties: BasicProperties,
+}
+
+impl fmt::Debug for PublishError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PublishError")
+            .field("error", &self.error)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+impl fmt::Display for PublishError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for PublishError {}
+
+impl From<PublishError> for Error {
+    fn from(e: PublishError) -> Error {
+        e.error
+    }
+}
+
+/// `queue_declare`'s answer (SEMANTICS Q1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueDeclareOk {
+    /// The queue's name (server-named ones are generated).
+    pub name: String,
+    /// Ready messages.
+    pub message_count: u32,
+    /// Consumers.
+    pub consumer_count: u32,
+}
+
+/// `basic_get`'s answer (SEMANTICS D9).
+#[derive(Debug)]
+pub struct GetMessage {
+    /// The message.
+    pub delivery: Delivery,
+    /// Ready messages left in the queue.
+    pub message_count: u32,
+}
+
+type ReturnHandler = Box<dyn FnMut(Return) + Send>;
+
+/// The channel's shared state. See the module docs.
+pub(crate) struct ChannelShared {
+    pub(crate) number: u16,
+    pub(crate) conn: Arc<ConnShared>,
+    open: AtomicBool,
+    /// The last tag handed out.
+    last_tag: AtomicU64,
+    /// The channel's global prefetch (SEMANTICS D4); 0 = unlimited.
+    pub(crate) credit: Credit,
+    state: Mutex<ChanState>,
+    returns: Mutex<Option<ReturnHandler>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // State behind these locks is complete before anything that could panic; user code (a
+    // return handler) runs under `returns` only, which holds no engine state.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl ChannelShared {
+    pub(crate) fn new(number: u16, conn: Arc<ConnShared>) -> ChannelShared {
+        ChannelShared {
+            number,
+            conn,
+            open: AtomicBool::new(true),
+            last_tag: AtomicU64::new(0),
+            credit: Credit::new(0),
+            state: Mutex::new(ChanState {
+                closed: None,
+                base: 1,
+                slots: VecDeque::new(),
+                stale: HashSet::new(),
+                consumers: HashMap::new(),
+                prefetch: 0,
+                last_queue: None,
+                reply_token: None,
+            }),
+            returns: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn broker(&self) -> &Arc<BrokerInner> {
+        &self.conn.broker
+    }
+
+    pub(crate) fn is_open(&self) -> bool {
+        self.open.load(Acquire)
+    }
+
+    /// The next delivery tag, for a delivery that is settled on hand-over.
+    pub(crate) fn next_tag(&self) -> u64 {
+        self.last_tag.fetch_add(1, Relaxed) + 1
+    }
+
+    /// Registers an unacked delivery of `entry` from `queue`; returns its tag, or `None` if
+    /// the channel is closed.
+    pub(crate) fn register(
+        &self,
+        queue: &Arc<Queue<Msg>>,
+        consumer: Option<Arc<ConsumerShared>>,
+        entry: &Entry<Msg>,
+    ) -> Option<u64> {
+        let at_ms = self.broker().clock.now_ms();
+        let mut st = lock(&self.state);
+        if st.closed.is_some() {
+            return None;
+        }
+        // Under the lock, so registered tags enter `slots` in order; tags of auto-ack
+        // deliveries taken meanwhile leave `Done` gaps.
+        let tag = self.next_tag();
+        if st.slots.is_empty() {
+            st.base = tag;
+        }
+        while st.base + to_u64(st.slots.len()) < tag {
+            st.slots.push_back(Slot::Done);
+        }
+        st.slots.push_back(Slot::Open(Unacked {
+            queue: queue.clone(),
+            consumer,
+            entry: Entry {
+                seq: entry.seq,
+                msg: entry.msg.clone(),
+                redelivered: entry.redelivered,
+                failed: entry.failed,
+                returned: entry.returned,
+            },
+            at_ms,
+        }));
+        Some(tag)
+    }
+
+    /// The local error of a call on this channel once closed.
+    fn closed_error(&self) -> Error {
+        let st = lock(&self.state);
+        match &st.closed {
+            Some(cause) => Error::closed(false, cause.clone()),
+            None => Error::closed(false, None),
+        }
+    }
+
+    pub(crate) fn check_open(&self) -> Result<(), Error> {
+        if self.is_open() {
+            Ok(())
+        } else {
+            Err(self.closed_error())
+        }
+    }
+
+    /// Applies an error's scope (SEMANTICS F2): a channel error closes this channel, a
+    /// connection error the connection. Returns the error.
+    pub(crate) fn fail(&self, err: Error) -> Error {
+        match err.scope() {
+            Scope::Channel => self.close(Some(err.clone())),
+            Scope::Connection => self.conn.close(Some(err.clone())),
+            _ => {}
+        }
+        err
+    }
+
+    /// Closes the channel (SEMANTICS F2, A7): consumers end, unacked deliveries go back to
+    /// their queues, `redelivered`.
+    pub(crate) fn close(&self, cause: Option<Error>) {
+        let (consumers, lost, token) = {
+            let mut st = lock(&self.state);
+            if st.closed.is_some() {
+                return;
+            }
+            st.closed = Some(cause.clone());
+            self.open.store(false, Release);
+            let consumers: Vec<_> = st.consumers.drain().map(|(_, c)| c).collect();
+            let lost: Vec<Unacked> = st
+                .slots
+                .drain(..)
+                .filter_map(|s| match s {
+                    Slot::Open(u) => Some(u),
+                    _ => None,
+                })
+                .collect();
+            st.stale.clear();
+            (consumers, lost, st.reply_token.take())
+        };
+        if let Some(token) = token {
+            self.broker().reply_to.remove(token.as_bytes());
+        }
+        let why = Error::closed(false, cause);
+        for c in &consumers {
+            c.end(why.clone());
+        }
+        requeue_lost(lost, Loss::Lost);
+    }
+
+    /// A consumer handle dropped without cancel (SEMANTICS A7): the consumer ends and its
+    /// unacked deliveries go back, their tags stale (A8).
+    pub(crate) fn lose_consumer(&self, c: &Arc<ConsumerShared>) {
+        self.take_back(c, Loss::Lost, Error::cancelled("the consumer handle was dropped"));
+    }
+
+    /// Ends consumer `c` and takes back its unacked deliveries.
+    fn take_back(&self, c: &Arc<ConsumerShared>, loss: Loss, why: Error) {
+        let lost = {
+            let mut st = lock(&self.state);
+            st.consumers.remove(&c.tag);
+            take_slots(&mut st, |u| {
+                u.consumer.as_ref().is_some_and(|uc| Arc::ptr_eq(uc, c))
+            })
+        };
+        c.end(why);
+        let n = count_u32(lost.len());
+        requeue_lost(lost, loss);
+        self.credit_returned(n);
+    }
+
+    /// Consumer timeouts (SEMANTICS A9): ends every manual-ack consumer whose oldest unacked
+    /// delivery is older than its timeout at `now_ms`.
+    pub(crate) fn sweep(&self, now_ms: u64) {
+        let expired: Vec<Arc<ConsumerShared>> = {
+            let st = lock(&self.state);
+            let mut seen: SmallVec<[u64; 8]> = SmallVec::new();
+            let mut expired = Vec::new();
+            for slot in &st.slots {
+                let Slot::Open(u) = slot else { continue };
+                let Some(c) = &u.consumer else { continue };
+                if seen.contains(&c.id) {
+                    continue;
+                }
+                seen.push(c.id);
+                if let Some(t) = c.timeout_ms {
+                    if now_ms.saturating_sub(u.at_ms) >= t {
+                        expired.push(c.clone());
+                    }
+                }
+            }
+            expired
+        };
+        for c in expired {
+            let why = Error::cancelled(format!(
+                "consumer '{}' timed out: an unacked delivery exceeded {} ms",
+                c.tag,
+                c.timeout_ms.unwrap_or(0)
+            ));
+            self.take_back(&c, Loss::Returned, why);
+        }
+    }
+
+    /// `n` deliveries that held channel credit were settled: wakes the channel's consumers'
+    /// queues if that made room (see [`crate::dispatch`]).
+    fn credit_returned(&self, n: u32) {
+        if self.credit.give_back(n) {
+            self.wake_all();
+        }
+    }
+
+    fn wake_all(&self) {
+        let queues: Vec<Arc<Queue<Msg>>> = lock(&self.state)
+            .consumers
+            .values()
+            .filter_map(|c| c.queue.as_ref().map(|q| q.q.clone()))
+            .collect();
+        for q in queues {
+            q.wake_all();
+        }
+    }
+
+    /// Settles `tag` (and earlier ones with `multiple`) (SEMANTICS A2-A5, A8).
+    pub(crate) fn settle(&self, tag: u64, multiple: bool, how: How) -> Result<Settled, Error> {
+        let taken = {
+            let mut st = lock(&self.state);
+            if st.closed.is_some() {
+                drop(st);
+                return Err(self.closed_error());
+            }
+            match collect(&mut st, tag, multiple) {
+                Ok(taken) => taken,
+                Err(Found::Stale) => return Ok(Settled::Stale),
+                Err(Found::Unknown) => {
+                    drop(st);
+                    return Err(self.fail(Error::amqp(
+                        406,
+                        format!("PRECONDITION_FAILED - unknown delivery tag {tag}"),
+                    )));
+                }
+            }
+        };
+        self.finish(taken, how);
+        Ok(Settled::Done)
+    }
+
+    /// Requeues or drops settled deliveries, then gives their credit back.
+    fn finish(&self, taken: Vec<Unacked>, how: How) {
+        let mut credit: SmallVec<[Arc<ConsumerShared>; 4]> = SmallVec::new();
+        let mut with_credit = 0u32;
+        let mut requeue: Vec<(Arc<Queue<Msg>>, Entry<Msg>)> = Vec::new();
+        for u in taken {
+            if let Some(c) = u.consumer {
+                with_credit += 1;
+                credit.push(c);
+            }
+            let mut entry = u.entry;
+            match how {
+                How::Ack | How::Discard => continue,
+                How::NackRequeue => entry.returned += 1,
+                How::RejectRequeue => entry.failed += 1,
+            }
+            entry.redelivered = true;
+            requeue.push((u.queue, entry));
+        }
+        requeue_grouped(requeue);
+        for c in credit {
+            if c.credit.give_back(1) {
+                if let Some(q) = &c.queue {
+                    q.q.wake(c.id);
+                }
+            }
+        }
+        self.credit_returned(with_credit);
+    }
+
+    fn return_message(&self, ret: &Return) {
+        if let Some(handler) = lock(&self.returns).as_mut() {
+            // The handler is user code: a panic in it must not poison engine state, and is
+            // contained here (the message is still given back by `basic_publish`).
+            let r = ret.clone();
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(r)));
+        }
+    }
+}
+
+/// What [`collect`] could not settle.
+enum Found {
+    Stale,
+    Unknown,
+}
+
+fn to_u64(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+/// Takes the deliveries `tag` (with `multiple`, and every earlier one; 0 = all) settles.
+fn collect(st: &mut ChanState, tag: u64, multiple: bool) -> Result<Vec<Unacked>, Found> {
+    if tag == 0 {
+        if !multiple {
+            return Err(Found::Unknown);
+        }
+        let all = take_slots(st, |_| true);
+        return Ok(all);
+    }
+    if tag < st.base || tag >= st.base + to_u64(st.slots.len()) {
+        return if st.stale.remove(&tag) {
+            Err(Found::Stale)
+        } else {
+            Err(Found::Unknown)
+        };
+    }
+    let at = usize::try_from(tag - st.base).map_err(|_| Found::Unknown)?;
+    match st.slots[at] {
+        Slot::Open(_) => {}
+        Slot::Stale => {
+            st.slots[at] = Slot::Done;
+            trim(st);
+            return Err(Found::Stale);
+        }
+        Slot::Done => return Err(Found::Unknown),
+    }
+    let mut taken = Vec::new();
+    let from = if multiple { 0 } else { at };
+    for i in from..=at {
+        if let Slot::Open(_) = st.slots[i] {
+            if let Slot::Open(u) = std::mem::replace(&mut st.slots[i], Slot::Done) {
+                taken.push(u);
+            }
+        } else if let Slot::Stale = st.slots[i] {
+            st.slots[i] = Slot::Done;
+        }
+    }
+    trim(st);
+    Ok(taken)
+}
+
+/// Takes every open slot `which` selects, leaving it stale (engine take-back) or done (all).
+fn take_slots(st: &mut ChanState, mut which: impl FnMut(&Unacked) -> bool) -> Vec<Unacked> {
+    let mut taken = Vec::new();
+    for slot in st.slots.iter_mut() {
+        if let Slot::Open(u) = slot {
+            if which(u) {
+                if let Slot::Open(u) = std::mem::replace(slot, Slot::Stale) {
+                    taken.push(u);
+                }
+            }
+        }
+    }
+    trim(st);
+    taken
+}
+
+/// Pops settled and stale slots off the front (stale tags move to the `stale` set).
+fn trim(st: &mut ChanState) {
+    while let Some(front) = st.slots.front() {
+        match front {
+            Slot::Open(_) => break,
+            Slot::Stale => {
+                let base = st.base;
+                st.stale.insert(base);
+            }
+            Slot::Done => {}
+        }
+        st.slots.pop_front();
+        st.base += 1;
+    }
+}
+
+/// Puts lost deliveries back (SEMANTICS A7, A9): `redelivered`, counted.
+fn requeue_lost(lost: Vec<Unacked>, loss: Loss) {
+    let mut back = Vec::with_capacity(lost.len());
+    for u in lost {
+        let mut entry = u.entry;
+        entry.redelivered = true;
+        match loss {
+            Loss::Lost => entry.failed += 1,
+            Loss::Returned => entry.returned += 1,
+        }
+        back.push((u.queue, entry));
+    }
+    requeue_grouped(back);
+}
+
+/// Requeues entries, one call per queue.
+fn requeue_grouped(mut back: Vec<(Arc<Queue<Msg>>, Entry<Msg>)>) {
+    while let Some((q, first)) = back.pop() {
+        let mut mine = vec![first];
+        let mut i = 0;
+        while i < back.len() {
+            if Arc::ptr_eq(&back[i].0, &q) {
+                mine.push(back.swap_remove(i).1);
+            } else {
+                i += 1;
+            }
+        }
+        q.requeue(mine);
+    }
+}
+
+/// A channel: the handle every AMQP method is called on. Cheap to clone; the channel closes
+/// when [`close`](Self::close) is called, on a channel error, when its connection closes, or
+/// when the last handle (clones and [`Consumer`]s) is dropped (SEMANTICS A7).
+///
+/// `Send + Sync`: several threads may call in at once.
+#[derive(Clone)]
+pub struct Channel {
+    handle: Arc<ChannelHandle>,
+}
+
+struct ChannelHandle {
+    shared: Arc<ChannelShared>,
+    _conn: Connection,
+}
+
+impl Drop for ChannelHandle {
+    fn drop(&mut self) {
+        self.shared.close(None);
+    }
+}
+
+impl fmt::Debug for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Channel")
+            .field("number", &self.shared().number)
+            .field("open", &self.is_open())
+            .finish()
+    }
+}
+
+/// A name checked as SEMANTICS N1 asks (`str` is UTF-8 already).
+fn check_input(s: &str, input: Input) -> Result<(), Error> {
+    check_len(s, input)
+}
+
+impl Channel {
+    pub(crate) fn new(shared: Arc<ChannelShared>, conn: Connection) -> Channel {
+        Channel {
+            handle: Arc::new(ChannelHandle {
+                shared,
+                _conn: conn,
+            }),
+        }
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<ChannelShared> {
+        &self.handle.shared
+    }
+
+    fn broker(&self) -> &Arc<BrokerInner> {
+        self.shared().broker()
+    }
+
+    /// The channel number (1 for a connection's first channel).
+    pub fn number(&self) -> u16 {
+        self.shared().number
+    }
+
+    /// Whether the channel is open.
+    pub fn is_open(&self) -> bool {
+        self.shared().is_open()
+    }
+
+    /// Closes the channel (SEMANTICS A7): consumers end and unacked deliveries go back to their
+    /// queues, `redelivered`. Closing twice is a no-op.
+    pub fn close(&self) {
+        self.shared().close(None);
+    }
+
+    /// The error that closed the channel, if an error did.
+    pub fn close_reason(&self) -> Option<Error> {
+        if self.is_open() {
+            return None;
+        }
+        self.shared().closed_error().cause().cloned()
+    }
+
+    /// Runs `f`, applying its error's scope (F2) and checking the channel first (F5).
+    fn call<T>(&self, f: impl FnOnce(&Self) -> Result<T, Error>) -> Result<T, Error> {
+        self.shared().check_open()?;
+        f(self).map_err(|e| self.shared().fail(e))
+    }
+
+    fn conn_id(&self) -> u64 {
+        self.shared().conn.id
+    }
+
+    /// The queue a call names: `""` is the channel's last declared queue (SEMANTICS Q6).
+    fn queue_name(&self, queue: &str) -> Result<Arc<str>, Error> {
+        if !queue.is_empty() {
+            check_input(queue, Input::Queue)?;
+            return Ok(queue.into());
+        }
+        lock(&self.shared().state).last_queue.clone().ok_or_else(|| {
+            Error::amqp(
+                404,
+                "NOT_FOUND - no previously declared queue".to_string(),
+            )
+        })
+    }
+
+    /// The queue `name` (after Q6), checked for exclusivity (Q3).
+    fn usable_queue(&self, queue: &str) -> Result<Arc<QueueRec>, Error> {
+        let name = self.queue_name(queue)?;
+        let q = self.broker().registry.queue_arc(&name)?;
+        q.check_owner(self.conn_id())?;
+        Ok(q)
+    }
+
+    // ----- exchanges -----
+
+    /// Declares an exchange (SEMANTICS E1, E4, E10, N2, N3).
+    ///
+    /// # Errors
+    ///
+    /// 403 for `""` or a new `amq.` name; 406 for a redeclare with other type, flags or
+    /// alternate exchange, or invalid arguments; 404 for a passive declare of a missing one.
+    pub fn exchange_declare(
+        &self,
+        exchange: &str,
+        kind: ExchangeType,
+        options: ExchangeDeclareOptions,
+        arguments: &FieldTable,
+    ) -> Result<(), Error> {
+        check_input(exchange, Input::Exchange)?;
+        self.call(|ch| {
+            ch.broker()
+                .registry
+                .declare_exchange(exchange, kind, options, arguments)
+        })
+    }
+
+    /// Deletes an exchange with its bindings (SEMANTICS E11); a missing one is no error.
+    ///
+    /// # Errors
+    ///
+    /// 403 for `""` and `amq.` exchanges; 406 with `if_unused` while it is a binding source.
+    pub fn exchange_delete(
+        &self,
+        exchange: &str,
+        options: ExchangeDeleteOptions,
+    ) -> Result<(), Error> {
+        check_input(exchange, Input::Exchange)?;
+        self.call(|ch| {
+            ch.broker()
+                .registry
+                .delete_exchange(exchange, options.if_unused)
+        })
+    }
+
+    /// Binds exchange `destination` to exchange `source` (SEMANTICS E5, E6).
+    ///
+    /// # Errors
+    ///
+    /// 403 if either is the default exchange; 404 if either is missing.
+    pub fn exchange_bind(
+        &self,
+        destination: &str,
+        source: &str,
+        routing_key: &str,
+        arguments: &FieldTable,
+    ) -> Result<(), Error> {
+        self.exchange_binding(destination, source, routing_key, arguments, true)
+    }
+
+    /// Removes an exchange-to-exchange binding; a missing one is no error (SEMANTICS E11).
+    ///
+    /// # Errors
+    ///
+    /// 403 if either is the default exchange; 404 if either exchange is missing.
+    pub fn exchange_unbind(
+        &self,
+        destination: &str,
+        source: &str,
+        routing_key: &str,
+        arguments: &FieldTable,
+    ) -> Result<(), Error> {
+        self.exchange_binding(destination, source, routing_key, arguments, false)
+    }
+
+    fn exchange_binding(
+        &self,
+        destination: &str,
+        source: &str,
+        key: &str,
+        args: &FieldTable,
+        bind: bool,
+    ) -> Result<(), Error> {
+        check_input(destination, Input::Exchange)?;
+        check_input(source, Input::Exchange)?;
+        check_input(key, Input::BindingKey)?;
+        self.call(|ch| {
+            let reg = &ch.broker().registry;
+            let src = ch.source_exchange(source)?;
+            let dest = ch.source_exchange(destination)?;
+            if bind {
+                reg.bind(&src, Dest::Exchange(dest.id), key, args)
+            } else {
+                reg.unbind(&src, Dest::Exchange(dest.id), key, args)
+            }
+        })
+    }
+
+    /// The exchange at one end of a binding: never the default one (SEMANTICS E2).
+    fn source_exchange(&self, name: &str) -> Result<Arc<ExchangeRec>, Error> {
+        if name.is_empty() {
+            return Err(Error::amqp(
+                403,
+                "ACCESS_REFUSED - operation not permitted on the default exchange",
+            ));
+        }
+        self.broker().registry.exchange_arc(name)
+    }
+
+    // ----- queues -----
+
+    /// Declares a queue (SEMANTICS Q1-Q8); `""` asks for a server-named one (`amq.gen-…`). The
+    /// channel remembers it as its last declared queue (Q6).
+    ///
+    /// # Errors
+    ///
+    /// 406 for a redeclare with other flags or arguments, or invalid arguments; 405 for another
+    /// connection's exclusive queue; 404 for a passive declare of a missing one; 403 for a new
+    /// `amq.` name.
+    pub fn queue_declare(
+        &self,
+        queue: &str,
+        options: QueueDeclareOptions,
+        arguments: &FieldTable,
+    ) -> Result<QueueDeclareOk, Error> {
+        check_input(queue, Input::Queue)?;
+        self.call(|ch| {
+            let broker = ch.broker();
+            if queue == REPLY_TO {
+                // The pseudo-queue of direct reply-to always exists (SEMANTICS R2).
+                return Ok(QueueDeclareOk {
+                    name: REPLY_TO.into(),
+                    message_count: 0,
+                    consumer_count: 0,
+                });
+            }
+            let (name, server_named) = if queue.is_empty() {
+                if options.passive {
+                    return Err(Error::amqp(
+                        404,
+                        "NOT_FOUND - no previously declared queue",
+                    ));
+                }
+                (broker.server_name("amq.gen-"), true)
+            } else {
+                (queue.to_string(), false)
+            };
+            let (q, created) = broker.registry.declare_queue(
+                &name,
+                server_named,
+                options,
+                arguments,
+                ch.conn_id(),
+            )?;
+            if created {
+                if let Some(owner) = q.owner {
+                    debug_assert_eq!(owner, ch.conn_id());
+                    ch.shared().conn.own(q.clone());
+                }
+            }
+            lock(&ch.shared().state).last_queue = Some(q.name.clone());
+            let (ready, consumers) = q.q.counts();
+            Ok(QueueDeclareOk {
+                name,
+                message_count: count_u32(ready),
+                consumer_count: count_u32(consumers),
+            })
+        })
+    }
+
+    /// Binds a queue to an exchange (SEMANTICS E5, Q6): with `""` as the queue, the last
+    /// declared queue, and with an empty key too, its name as the key.
+    ///
+    /// # Errors
+    ///
+    /// 403 for the default exchange or `amq.rabbitmq.reply-to`; 404 for a missing queue or
+    /// exchange; 405 for another connection's exclusive queue; 406 for invalid headers
+    /// arguments.
+    pub fn queue_bind(
+        &self,
+        queue: &str,
+        exchange: &str,
+        routing_key: &str,
+        arguments: &FieldTable,
+    ) -> Result<(), Error> {
+        self.queue_binding(queue, exchange, routing_key, arguments, true)
+    }
+
+    /// Removes a queue binding; a missing binding is no error (SEMANTICS Q10).
+    ///
+    /// # Errors
+    ///
+    /// As [`queue_bind`](Self::queue_bind) for missing ends and access.
+    pub fn queue_unbind(
+        &self,
+        queue: &str,
+        exchange: &str,
+        routing_key: &str,
+        arguments: &FieldTable,
+    ) -> Result<(), Error> {
+        self.queue_binding(queue, exchange, routing_key, arguments, false)
+    }
+
+    fn queue_binding(
+        &self,
+        queue: &str,
+        exchange: &str,
+        key: &str,
+        args: &FieldTable,
+        bind: bool,
+    ) -> Result<(), Error> {
+        check_input(queue, Input::Queue)?;
+        check_input(exchange, Input::Exchange)?;
+        check_input(key, Input::BindingKey)?;
+        self.call(|ch| {
+            if queue == REPLY_TO {
+                return Err(Error::amqp(
+                    403,
+                    format!("ACCESS_REFUSED - cannot bind '{REPLY_TO}'"),
+                ));
+            }
+            let src = ch.source_exchange(exchange)?;
+            let q = ch.usable_queue(queue)?;
+            let key = if queue.is_empty() && key.is_empty() {
+                q.name.to_string()
+            } else {
+                key.to_string()
+            };
+            let reg = &ch.broker().registry;
+            if bind {
+                reg.bind(&src, Dest::Queue(q.id), &key, args)
+            } else {
+                reg.unbind(&src, Dest::Queue(q.id), &key, args)
+            }
+        })
+    }
+
+    /// Removes a queue's ready messages; returns how many (SEMANTICS Q10).
+    ///
+    /// # Errors
+    ///
+    /// 404 for a missing queue, 405 for another connection's exclusive queue.
+    pub fn queue_purge(&self, queue: &str) -> Result<u32, Error> {
+        self.call(|ch| Ok(count_u32(ch.usable_queue(queue)?.q.purge())))
+    }
+
+    /// Deletes a queue (SEMANTICS Q9): its ready messages are discarded and their number
+    /// returned, its bindings dropped, its consumers cancelled. A missing queue is no error.
+    ///
+    /// # Errors
+    ///
+    /// 406 with `if_unused` while it has consumers or `if_empty` while it has ready messages;
+    /// 405 for another connection's exclusive queue.
+    pub fn queue_delete(&self, queue: &str, options: QueueDeleteOptions) -> Result<u32, Error> {
+        self.call(|ch| {
+            let name = ch.queue_name(queue)?;
+            let Ok(q) = ch.broker().registry.queue_arc(&name) else {
+                return Ok(0);
+            };
+            q.check_owner(ch.conn_id())?;
+            let deleted = ch.broker().delete_queue(&q, |q| {
+                let (ready, consumers) = q.q.counts();
+                if options.if_unused && consumers > 0 {
+                    return Err(Error::amqp(
+                        406,
+                        format!("PRECONDITION_FAILED - queue '{}' in vhost '/' in use", q.name),
+                    ));
+                }
+                if options.if_empty && ready > 0 {
+                    return Err(Error::amqp(
+                        406,
+                        format!(
+                            "PRECONDITION_FAILED - queue '{}' in vhost '/' not empty",
+                            q.name
+                        ),
+                    ));
+                }
+                Ok(())
+            })?;
+            Ok(count_u32(deleted))
+        })
+    }
+
+    // ----- publishing -----
+
+    /// Publishes a message (SEMANTICS P1-P5): routes it without a lock and enqueues it, one
+    /// shared copy, in every queue it reaches.
+    ///
+    /// # Errors
+    ///
+    /// The message comes back in the [`PublishError`] (F4), nothing routed: 404 for a missing
+    /// exchange, 403 for an internal one, 406 for a body over the size limit (N4), an invalid
+    /// `expiration` or a `CC`/`BCC` that is not an array, or a `reply_to` of
+    /// `amq.rabbitmq.reply-to` without a reply consumer on this channel (R2); 540 for
+    /// `immediate`; local errors for names over 255 bytes or a closed channel.
+    pub fn basic_publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        options: BasicPublishOptions,
+        body: impl Into<Bytes>,
+        properties: BasicProperties,
+    ) -> Result<Publish, PublishError> {
+        let body = body.into();
+        let route = match self.publish_checked(exchange, routing_key, options, &body, &properties) {
+            Ok(route) => route,
+            Err(error) => {
+                return Err(PublishError {
+                    error,
+                    body,
+                    properties,
+                })
+            }
+        };
+        let broker = self.broker();
+        let guard = pin();
+        let start = if exchange.is_empty() {
+            None
+        } else {
+            match broker.registry.exchange(exchange, &guard) {
+                Some(x) if x.internal => {
+                    let error = self.shared().fail(Error::amqp(
+                        403,
+                        format!(
+                            "ACCESS_REFUSED - cannot publish to internal exchange '{exchange}' in vhost '/'"
+                        ),
+                    ));
+                    return Err(PublishError {
+                        error,
+                        body,
+                        properties,
+                    });
+                }
+                Some(x) => Some(x),
+                None => {
+                    let error = self.shared().fail(Error::amqp(
+                        404,
+                        format!("NOT_FOUND - no exchange '{exchange}' in vhost '/'"),
+                    ));
+                    return Err(PublishError {
+                        error,
+                        body,
+                        properties,
+                    });
+                }
+            }
+        };
+        Ok(self.deliver(start, exchange, routing_key, options, body, properties, route, &guard))
+    }
+
+    /// The checks of `basic_publish` and the route, or the error (scope applied).
+    fn publish_checked(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        options: BasicPublishOptions,
+        body: &Bytes,
+        properties: &BasicProperties,
+    ) -> Result<Route, Error> {
+        let shared = self.shared();
+        shared.check_open()?;
+        check_input(exchange, Input::Exchange)?;
+        check_input(routing_key, Input::RoutingKey)?;
+        let checked = (|| {
+            properties.check()?;
+            if options.immediate {
+                return Err(Error::amqp(
+                    540,
+                    "NOT_IMPLEMENTED - immediate=true",
+                ));
+            }
+            let max = shared.broker().options.max_message_size;
+            if body.len() > max {
+                return Err(Error::amqp(
+                    406,
+                    format!(
+                        "PRECONDITION_FAILED - message size {} is larger than configured max size {max}",
+                        body.len()
+                    ),
+                ));
+            }
+            let keys = routing_keys(routing_key, properties.headers.as_ref())?;
+            let reply_token = if properties.reply_to.as_deref() == Some(REPLY_TO) {
+                let token = lock(&shared.state).reply_token.clone();
+                match token {
+                    Some(t) => Some(t),
+                    None => {
+                        return Err(Error::amqp(
+                            406,
+                            "PRECONDITION_FAILED - fast reply consumer does not exist",
+                        ))
+                    }
+                }
+            } else {
+                None
+            };
+            Ok((keys.count(), reply_token))
+        })();
+        let (_, reply_token) = checked.map_err(|e| shared.fail(e))?;
+        Ok(Route { reply_token })
+    }
+
+    /// Routes and enqueues a checked publish.
+    #[allow(clippy::too_many_arguments)]
+    fn deliver<'g>(
+        &self,
+        start: Option<&'g Arc<ExchangeRec>>,
+        exchange: &str,
+        routing_key: &str,
+        options: BasicPublishOptions,
+        body: Bytes,
+        mut properties: BasicProperties,
+        route: Route,
+        guard: &'g crate::sync::Guard,
+    ) -> Publish {
+        let broker = self.broker();
+        let reg = &broker.registry;
+        let mut targets: SmallVec<[&Arc<QueueRec>; 8]> = SmallVec::new();
+        let mut direct: SmallVec<[Arc<ConsumerShared>; 1]> = SmallVec::new();
+        match start {
+            Some(x) => reg.route(x, routing_key, properties.headers.as_ref(), guard, &mut targets),
+            None => {
+                // The default exchange: every queue by its name (SEMANTICS E2), for every key
+                // (P4).
+                let keys = routing_keys(routing_key, properties.headers.as_ref())
+                    .expect("checked by publish_checked");
+                for key in keys {
+                    if let Some(token) = key.strip_prefix(REPLY_TO_PREFIX) {
+                        if let Some(c) = broker.reply_to.get(token.as_bytes(), guard) {
+                            direct.push(c.clone());
+                        }
+                        continue;
+                    }
+                    if let Some(q) = reg.queue(key, guard) {
+                        if !targets.iter().any(|t| t.id == q.id) {
+                            targets.push(q);
+                        }
+                    }
+                }
+            }
+        }
+        if targets.is_empty() && direct.is_empty() {
+            if options.mandatory {
+                let ret = Return {
+                    reply_code: 312,
+                    reply_text: "NO_ROUTE",
+                    exchange: exchange.to_string(),
+                    routing_key: routing_key.to_string(),
+                    properties,
+                    body,
+                };
+                self.shared().return_message(&ret);
+                return Publish::Returned(Box::new(ret));
+            }
+            broker.stats.unroutable.fetch_add(1, Relaxed);
+            return Publish::Unroutable;
+        }
+        if let Some(token) = route.reply_token {
+            properties.reply_to = Some(format!("{REPLY_TO_PREFIX}{token}"));
+        }
+        if let Some(h) = properties.headers.as_mut() {
+            // SEMANTICS P4: BCC is removed before delivery.
+            h.remove("BCC");
+        }
+        let msg: Msg = Arc::new(MessageData {
+            exchange: exchange.into(),
+            routing_key: routing_key.into(),
+            properties,
+            body,
+        });
+        let mut queues = 0;
+        for q in targets {
+            if q.q.enqueue(msg.clone()).is_ok() {
+                queues += 1;
+            }
+        }
+        for c in direct {
+            c.deliver_direct(msg.clone());
+            queues += 1;
+        }
+        Publish::Routed { queues }
+    }
+
+    /// Sets the handler of returned messages (`basic.return`, SEMANTICS P2). It runs on the
+    /// publishing thread, inside `basic_publish`, before it returns; it must not call back into
+    /// this channel's `basic_publish`.
+    pub fn on_return(&self, handler: impl FnMut(Return) + Send + 'static) {
+        *lock(&self.shared().returns) = Some(Box::new(handler));
+    }
+
+    // ----- consuming -----
+
+    /// Sets the prefetch (SEMANTICS D3, D4): per consumer created after the call, or with
+    /// `global` one cap shared by the channel's consumers; 0 = unlimited.
+    ///
+    /// # Errors
+    ///
+    /// Local errors only (a closed channel).
+    pub fn basic_qos(&self, prefetch_count: u16, options: BasicQosOptions) -> Result<(), Error> {
+        self.call(|ch| {
+            let shared = ch.shared();
+            if options.global {
+                if shared.credit.set_limit(u32::from(prefetch_count)) {
+                    shared.wake_all();
+                }
+            } else {
+                lock(&shared.state).prefetch = u32::from(prefetch_count);
+            }
+            Ok(())
+        })
+    }
+
+    /// Starts a consumer on a queue (SEMANTICS D1-D8); `""` as the tag asks for a generated
+    /// one (`amq.ctag-…`), `""` as the queue means the last declared one.
+    ///
+    /// # Errors
+    ///
+    /// 404 for a missing queue; 405 for another connection's exclusive queue; 403 when an
+    /// exclusive consumer holds the queue, or an exclusive consume finds consumers; 406 for
+    /// invalid arguments or a manual-ack or second direct reply-to consumer; 530 for a tag
+    /// already live on the channel.
+    pub fn basic_consume(
+        &self,
+        queue: &str,
+        consumer_tag: &str,
+        options: BasicConsumeOptions,
+        arguments: &FieldTable,
+    ) -> Result<Consumer, Error> {
+        check_input(queue, Input::Queue)?;
+        check_input(consumer_tag, Input::ConsumerTag)?;
+        let (shared, rx) = self.call(|ch| ch.consume(queue, consumer_tag, options, arguments))?;
+        Ok(Consumer::new(shared, rx, self.clone()))
+    }
+
+    fn consume(
+        &self,
+        queue: &str,
+        consumer_tag: &str,
+        options: BasicConsumeOptions,
+        arguments: &FieldTable,
+    ) -> Result<(Arc<ConsumerShared>, crossbeam_channel::Receiver<Event>), Error> {
+        let shared = self.shared();
+        let broker = self.broker();
+        let args = ConsumeArgs::parse(arguments)?;
+        let tag: Arc<str> = if consumer_tag.is_empty() {
+            broker.server_name("amq.ctag-").into()
+        } else {
+            consumer_tag.into()
+        };
+        if lock(&shared.state).consumers.contains_key(&tag) {
+            return Err(Error::amqp(
+                530,
+                format!("NOT_ALLOWED - attempt to reuse consumer tag '{tag}'"),
+            ));
+        }
+        if queue == REPLY_TO {
+            return self.consume_reply_to(tag, options);
+        }
+        let q = self.usable_queue(queue)?;
+        let prefetch = lock(&shared.state).prefetch;
+        let timeout_ms = args
+            .consumer_timeout_ms
+            .or(q.args.consumer_timeout_ms)
+            .or(broker.options.consumer_timeout_ms());
+        let (c, rx) = ConsumerShared::new(
+            broker.registry.next_id(),
+            tag.clone(),
+            shared.clone(),
+            Some(q.clone()),
+            options.no_ack,
+            prefetch,
+            timeout_ms,
+        );
+        {
+            // Registered with the channel first, so a close meanwhile ends it.
+            let mut st = lock(&shared.state);
+            if st.closed.is_some() {
+                return Err(Error::closed(false, st.closed.clone().flatten()));
+            }
+            st.consumers.insert(tag.clone(), c.clone());
+        }
+        if let Err(e) = q.q.add_consumer(c.clone(), options.exclusive) {
+            lock(&shared.state).consumers.remove(&tag);
+            return Err(match e {
+                AddError::Deleted => Error::amqp(
+                    404,
+                    format!("NOT_FOUND - no queue '{}' in vhost '/'", q.name),
+                ),
+                AddError::ExclusiveHeld | AddError::HasConsumers => Error::amqp(
+                    403,
+                    format!(
+                        "ACCESS_REFUSED - queue '{}' in vhost '/' in exclusive use",
+                        q.name
+                    ),
+                ),
+            });
+        }
+        Ok((c, rx))
+    }
+
+    /// A direct reply-to consumer (SEMANTICS R2).
+    fn consume_reply_to(
+        &self,
+        tag: Arc<str>,
+        options: BasicConsumeOptions,
+    ) -> Result<(Arc<ConsumerShared>, crossbeam_channel::Receiver<Event>), Error> {
+        let shared = self.shared();
+        let broker = self.broker();
+        if !options.no_ack {
+            return Err(Error::amqp(
+                406,
+                "PRECONDITION_FAILED - reply consumer cannot acknowledge",
+            ));
+        }
+        let mut st = lock(&shared.state);
+        if st.reply_token.is_some() {
+            return Err(Error::amqp(
+                406,
+                "PRECONDITION_FAILED - reply consumer already set",
+            ));
+        }
+        let token: Arc<str> = broker.server_name("").into();
+        let (c, rx) = ConsumerShared::new(
+            broker.registry.next_id(),
+            tag.clone(),
+            shared.clone(),
+            None,
+            true,
+            0,
+            None,
+        );
+        st.consumers.insert(tag, c.clone());
+        st.reply_token = Some(token.clone());
+        broker.reply_to.insert(token.as_bytes(), c.clone());
+        Ok((c, rx))
+    }
+
+    /// Cancels a consumer (SEMANTICS A6): nothing new arrives; its unacked deliveries stay
+    /// ackable. An unknown tag is no error.
+    ///
+    /// # Errors
+    ///
+    /// Local errors only (a closed channel).
+    pub fn basic_cancel(&self, consumer_tag: &str) -> Result<(), Error> {
+        self.call(|ch| {
+            let shared = ch.shared();
+            let c = {
+                let mut st = lock(&shared.state);
+                let c = st.consumers.remove(consumer_tag);
+                if c.as_ref().is_some_and(|c| c.queue.is_none()) {
+                    if let Some(token) = st.reply_token.take() {
+                        ch.broker().reply_to.remove(token.as_bytes());
+                    }
+                }
+                c
+            };
+            if let Some(c) = c {
+                c.end(Error::cancelled(format!(
+                    "consumer '{consumer_tag}' cancelled by basic_cancel"
+                )));
+            }
+            Ok(())
+        })
+    }
+
+    /// Takes the head message of a queue (SEMANTICS D9), ignoring prefetch.
+    ///
+    /// # Errors
+    ///
+    /// 404 for a missing queue, 405 for another connection's exclusive queue.
+    pub fn basic_get(
+        &self,
+        queue: &str,
+        options: BasicGetOptions,
+    ) -> Result<Option<GetMessage>, Error> {
+        check_input(queue, Input::Queue)?;
+        self.call(|ch| {
+            let q = ch.usable_queue(queue)?;
+            let shared = ch.shared();
+            let Some((entry, left)) = q.q.get() else {
+                return Ok(None);
+            };
+            let tag = if options.no_ack {
+                shared.next_tag()
+            } else {
+                match shared.register(&q.q, None, &entry) {
+                    Some(tag) => tag,
+                    None => {
+                        q.q.requeue([entry]);
+                        return Err(shared.closed_error());
+                    }
+                }
+            };
+            Ok(Some(GetMessage {
+                delivery: Delivery::new(shared.clone(), tag, &entry, None),
+                message_count: count_u32(left),
+            }))
+        })
+    }
+
+    /// Acknowledges a delivery, or with `multiple` every unacked one up to it (0 = all)
+    /// (SEMANTICS A2).
+    ///
+    /// # Errors
+    ///
+    /// 406 "unknown delivery tag" for a tag never issued or already settled (A3), which closes
+    /// the channel; a stale tag (A8) is `Ok(Settled::Stale)`.
+    pub fn basic_ack(&self, delivery_tag: DeliveryTag, options: BasicAckOptions) -> Result<Settled, Error> {
+        self.shared()
+            .settle(delivery_tag.get(), options.multiple, How::Ack)
+    }
+
+    /// Rejects deliveries as `basic_ack` selects them (SEMANTICS A4): requeued to their places
+    /// or discarded.
+    ///
+    /// # Errors
+    ///
+    /// As [`basic_ack`](Self::basic_ack).
+    pub fn basic_nack(&self, delivery_tag: DeliveryTag, options: BasicNackOptions) -> Result<Settled, Error> {
+        self.shared().settle(
+            delivery_tag.get(),
+            options.multiple,
+            How::nack(options.requeue),
+        )
+    }
+
+    /// Rejects one delivery (SEMANTICS A4).
+    ///
+    /// # Errors
+    ///
+    /// As [`basic_ack`](Self::basic_ack).
+    pub fn basic_reject(&self, delivery_tag: DeliveryTag, options: BasicRejectOptions) -> Result<Settled, Error> {
+        self.shared()
+            .settle(delivery_tag.get(), false, How::reject(options.requeue))
+    }
+
+    /// Requeues every unacked delivery of the channel (SEMANTICS A11), `returned` + 1.
+    ///
+    /// # Errors
+    ///
+    /// 540 with `requeue = false`.
+    pub fn basic_recover(&self, requeue: bool) -> Result<(), Error> {
+        self.call(|ch| {
+            if !requeue {
+                return Err(Error::amqp(
+                    540,
+                    "NOT_IMPLEMENTED - requeue=false",
+                ));
+            }
+            let shared = ch.shared();
+            let taken = {
+                let mut st = lock(&shared.state);
+                let taken = collect(&mut st, 0, true).unwrap_or_default();
+                taken
+            };
+            shared.finish(taken, How::NackRequeue);
+            Ok(())
+        })
+    }
+
+    /// Transactions are not implemented yet (SEMANTICS C8): 540.
+    ///
+    /// # Errors
+    ///
+    /// Always 540, which closes the connection.
+    pub fn tx_select(&self) -> Result<(), Error> {
+        self.call(|_| Err(Error::amqp(540, "NOT_IMPLEMENTED - tx.select")))
+    }
+
+    /// The connection this channel lives on.
+    pub fn connection(&self) -> &Connection {
+        &self.handle._conn
+    }
+}
+
+/// What the checks of a publish found that routing needs.
+struct Route {
+    reply_token: Option<Arc<str>>,
+}
+
+impl ChannelShared {
+    /// Ends this channel's consumers on the deleted queue `q` (SEMANTICS D10); their unacked
+    /// deliveries stay, and settling them later changes nothing (Q9).
+    pub(crate) fn end_consumers_on(&self, q: &Arc<QueueRec>, why: &Error) {
+        let ended: Vec<Arc<ConsumerShared>> = {
+            let mut st = lock(&self.state);
+            let tags: Vec<Arc<str>> = st
+                .consumers
+                .iter()
+                .filter(|(_, c)| c.queue.as_ref().is_some_and(|cq| Arc::ptr_eq(cq, q)))
+                .map(|(t, _)| t.clone())
+                .collect();
+            tags.iter().filter_map(|t| st.consumers.remove(t)).collect()
+        };
+        for c in ended {
+            c.end(why.clone());
+        }
+    }
+}

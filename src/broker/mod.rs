@@ -1,0 +1,372 @@
+//! `broker`: the safe API users hold: [`Broker`], [`Connection`], [`Channel`], [`Consumer`],
+//! [`Delivery`].
+//!
+//! Names follow AMQP 0-9-1 and its Rust clients (lapin, amqprs): `queue_declare`,
+//! `basic_publish`, `basic_consume`, `basic_ack`... with typed option structs and a
+//! [`BasicProperties`] builder, so a RabbitMQ user finds their way. Everything runs in-process:
+//! a call returns once its effect is done (a publish has reached its queues; an ack has given
+//! its credit back).
+//!
+//! # Data flow
+//!
+//! `basic_publish` routes without a lock (the exchange and queue directories and the exchange
+//! tables are lock-free to read), then enqueues one shared message in each queue reached,
+//! under that queue's short lock; the queue hands it at once to a consumer with credit
+//! ([`crate::dispatch`]), which registers it as unacked on its channel and puts it in the
+//! consumer's mailbox. An ack settles it on the channel and gives the credit back; a nack,
+//! reject, close or consumer loss puts it back in its queue at its original place.
+//!
+//! # Limits
+//!
+//! Everything is in memory: durable flags are recorded and compared, but nothing survives the
+//! process yet, and publisher confirms come with the durable store. TTL, length limits,
+//! dead-lettering, priorities and single active consumer come later; their arguments are
+//! refused (406) rather than ignored.
+
+mod args;
+mod channel;
+mod connection;
+mod consumer;
+mod names;
+mod options;
+pub(crate) mod properties;
+mod registry;
+
+pub use channel::{
+    Channel, GetMessage, Publish, PublishError, QueueDeclareOk, Return, Settled,
+};
+pub use connection::Connection;
+pub use consumer::{Consumer, Delivery, Iter};
+pub use options::{
+    BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicNackOptions, BasicPublishOptions,
+    BasicQosOptions, BasicRejectOptions, ExchangeDeclareOptions, ExchangeDeleteOptions,
+    QueueDeclareOptions, QueueDeleteOptions,
+};
+pub use properties::BasicProperties;
+
+use crate::clock::Clock;
+use crate::error::Error;
+use channel::ChannelShared;
+use connection::ConnShared;
+use consumer::ConsumerShared;
+use names::NameMap;
+use registry::{QueueRec, Registry};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+/// The pseudo-queue of direct reply-to (SEMANTICS R2).
+pub const REPLY_TO: &str = "amq.rabbitmq.reply-to";
+/// The prefix of a rewritten direct reply-to address.
+pub(crate) const REPLY_TO_PREFIX: &str = "amq.rabbitmq.reply-to.";
+
+/// The default of [`BrokerOptions::max_message_size`]: 16 MiB (SEMANTICS N4).
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
+/// The largest allowed [`BrokerOptions::max_message_size`]: 512 MiB.
+pub const MAX_MESSAGE_SIZE_LIMIT: usize = 512 * 1024 * 1024;
+
+/// A broker's settings.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct BrokerOptions {
+    /// The largest body accepted, in bytes (SEMANTICS N4); at most 512 MiB.
+    pub max_message_size: usize,
+    /// Channels one connection may have open (SEMANTICS N5).
+    pub channel_max: u16,
+    /// The consumer timeout for manual-ack consumers whose queue and consume arguments set
+    /// none (SEMANTICS A9); `None` turns it off.
+    pub consumer_timeout: Option<Duration>,
+    /// The source of time: the system clock, or a manual one that tests advance.
+    pub clock: Clock,
+}
+
+impl Default for BrokerOptions {
+    fn default() -> Self {
+        BrokerOptions {
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            channel_max: 2047,
+            consumer_timeout: Some(Duration::from_millis(1_800_000)),
+            clock: Clock::system(),
+        }
+    }
+}
+
+impl BrokerOptions {
+    /// Sets the clock.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Sets the default consumer timeout (`None` = off).
+    pub fn with_consumer_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.consumer_timeout = timeout;
+        self
+    }
+
+    /// Sets the largest body accepted.
+    pub fn with_max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// Sets the channel limit per connection.
+    pub fn with_channel_max(mut self, channels: u16) -> Self {
+        self.channel_max = channels;
+        self
+    }
+
+    fn consumer_timeout_ms(&self) -> Option<u64> {
+        self.consumer_timeout
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1))
+    }
+}
+
+/// Counters of what the broker dropped by rule.
+#[derive(Default)]
+pub(crate) struct Stats {
+    /// Non-mandatory publishes that reached no queue (SEMANTICS P2).
+    pub(crate) unroutable: AtomicU64,
+}
+
+/// The broker's shared state.
+pub(crate) struct BrokerInner {
+    pub(crate) registry: Registry,
+    pub(crate) options: BrokerOptions,
+    pub(crate) clock: Clock,
+    /// Direct reply-to consumers by token (SEMANTICS R2).
+    pub(crate) reply_to: NameMap<Arc<ConsumerShared>>,
+    /// Every channel, for consumer timeouts.
+    channels: Mutex<Vec<Weak<ChannelShared>>>,
+    pub(crate) stats: Stats,
+    names: AtomicU64,
+    /// A per-broker random part of generated names, so names from two brokers differ.
+    salt: u64,
+    /// The manual clock's callback, which the clock holds weakly.
+    tick: std::sync::OnceLock<Arc<dyn Fn(u64) + Send + Sync>>,
+}
+
+impl BrokerInner {
+    /// A fresh name: `prefix` and a unique URL-safe suffix (SEMANTICS Q6, D8).
+    pub(crate) fn server_name(&self, prefix: &str) -> String {
+        const ALPHABET: &[u8; 64] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let n = self.names.fetch_add(1, Relaxed);
+        // Mix the counter with the salt (splitmix64) so names look random but never repeat:
+        // the mix is a bijection of the counter.
+        let mut x = n.wrapping_add(self.salt);
+        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        x ^= x >> 31;
+        let mut name = String::with_capacity(prefix.len() + 22);
+        name.push_str(prefix);
+        for i in 0..11 {
+            let six = usize::try_from((x >> (i * 6)) & 63).unwrap_or(0);
+            name.push(char::from(ALPHABET[six]));
+        }
+        // The counter itself keeps names unique even if the mix had a collision.
+        name.push('.');
+        name.push_str(&n.to_string());
+        name
+    }
+
+    pub(crate) fn track_channel(&self, ch: &Arc<ChannelShared>) {
+        let mut chans = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
+        if chans.len() >= 64 && chans.len().is_power_of_two() {
+            chans.retain(|c| c.strong_count() > 0);
+        }
+        chans.push(Arc::downgrade(ch));
+    }
+
+    /// Runs consumer timeouts at `now_ms` (SEMANTICS A9).
+    pub(crate) fn sweep(&self, now_ms: u64) {
+        let chans: Vec<Arc<ChannelShared>> = {
+            let mut chans = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
+            chans.retain(|c| c.strong_count() > 0);
+            chans.iter().filter_map(Weak::upgrade).collect()
+        };
+        for ch in chans {
+            ch.sweep(now_ms);
+        }
+    }
+
+    /// Deletes `q` after `check` (SEMANTICS Q9): consumers are cancelled (D10). Returns the
+    /// number of ready messages discarded.
+    pub(crate) fn delete_queue(
+        &self,
+        q: &Arc<QueueRec>,
+        check: impl FnOnce(&QueueRec) -> Result<(), Error>,
+    ) -> Result<usize, Error> {
+        let Some(deleted) = self.registry.delete_queue(q, check)? else {
+            return Ok(0);
+        };
+        let why = Error::cancelled(format!("queue '{}' was deleted", q.name));
+        if !deleted.consumers.is_empty() {
+            self.end_consumers_of(q, &why);
+        }
+        Ok(deleted.ready)
+    }
+
+    /// Ends every consumer on a deleted queue (SEMANTICS D10).
+    fn end_consumers_of(&self, q: &Arc<QueueRec>, why: &Error) {
+        let chans: Vec<Arc<ChannelShared>> = self
+            .channels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
+        for ch in chans {
+            ch.end_consumers_on(q, why);
+        }
+    }
+
+    /// An auto-delete queue lost its last consumer (SEMANTICS Q5).
+    pub(crate) fn auto_delete_queue(&self, q: &Arc<QueueRec>) {
+        let _ = self.delete_queue(q, |q| {
+            if q.q.counts().1 > 0 {
+                // A consumer came back meanwhile: keep the queue.
+                return Err(Error::amqp(406, "in use"));
+            }
+            Ok(())
+        });
+    }
+
+    /// An exclusive queue's connection closed (SEMANTICS Q3).
+    pub(crate) fn drop_exclusive(&self, q: &Arc<QueueRec>) {
+        let _ = self.delete_queue(q, |_| Ok(()));
+    }
+}
+
+/// An in-process broker: exchanges, queues, consumers. Cheap to clone (a shared handle);
+/// `Send + Sync`.
+///
+/// ```
+/// use warren::{BasicProperties, Broker};
+/// use warren::broker::{BasicConsumeOptions, BasicPublishOptions, QueueDeclareOptions};
+/// use warren::message::FieldTable;
+///
+/// let broker = Broker::new();
+/// let channel = broker.connect().create_channel()?;
+/// channel.queue_declare("hello", QueueDeclareOptions::default(), &FieldTable::new())?;
+/// let consumer = channel.basic_consume(
+///     "hello",
+///     "",
+///     BasicConsumeOptions { no_ack: true, ..Default::default() },
+///     &FieldTable::new(),
+/// )?;
+/// channel.basic_publish("", "hello", BasicPublishOptions::default(), "Hello World!", BasicProperties::default())?;
+/// assert_eq!(consumer.recv()?.body(), b"Hello World!");
+/// # Ok::<(), warren::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Broker {
+    inner: Arc<BrokerInner>,
+}
+
+impl Broker {
+    /// An in-memory broker with default options.
+    pub fn new() -> Broker {
+        Broker::with_options(BrokerOptions::default())
+    }
+
+    /// An in-memory broker with `options`.
+    ///
+    /// With the system clock a background thread checks consumer timeouts every 10 ms (it
+    /// ends with the broker); with a manual clock the checks run inside each
+    /// [`Clock::advance`], to the millisecond.
+    pub fn with_options(mut options: BrokerOptions) -> Broker {
+        options.max_message_size = options.max_message_size.min(MAX_MESSAGE_SIZE_LIMIT);
+        let salt = {
+            use std::hash::{BuildHasher, Hasher};
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u64(0);
+            h.finish()
+        };
+        let inner = Arc::new(BrokerInner {
+            registry: Registry::new(),
+            clock: options.clock.clone(),
+            options,
+            reply_to: NameMap::new(),
+            channels: Mutex::new(Vec::new()),
+            stats: Stats::default(),
+            names: AtomicU64::new(0),
+            salt,
+            tick: std::sync::OnceLock::new(),
+        });
+        let weak = Arc::downgrade(&inner);
+        if inner.clock.is_manual() {
+            let tick: Arc<dyn Fn(u64) + Send + Sync> = Arc::new(move |now| {
+                if let Some(b) = weak.upgrade() {
+                    b.sweep(now);
+                }
+            });
+            inner.clock.on_tick(Arc::downgrade(&tick));
+            // The clock holds the callback weakly; the broker keeps it alive.
+            let _ = inner.tick.set(tick);
+        } else {
+            spawn_sweeper(weak);
+        }
+        Broker { inner }
+    }
+
+    /// Opens a connection.
+    pub fn connect(&self) -> Connection {
+        let id = self.inner.registry.next_id();
+        Connection::new(Arc::new(ConnShared::new(id, self.inner.clone())))
+    }
+
+    /// The broker's clock.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    /// Non-mandatory publishes that reached no queue so far (SEMANTICS P2).
+    pub fn unroutable_count(&self) -> u64 {
+        self.inner.stats.unroutable.load(Relaxed)
+    }
+
+    /// The ready and consumer counts of queue `name`, if it exists (introspection; no
+    /// exclusivity check, no side effect).
+    pub fn queue_counts(&self, name: &str) -> Option<(usize, usize)> {
+        self.inner
+            .registry
+            .queue_arc(name)
+            .ok()
+            .map(|q| q.q.counts())
+    }
+
+    /// Whether exchange `name` exists.
+    pub fn exchange_exists(&self, name: &str) -> bool {
+        name.is_empty() || self.inner.registry.exchange_arc(name).is_ok()
+    }
+}
+
+impl Default for Broker {
+    fn default() -> Self {
+        Broker::new()
+    }
+}
+
+impl fmt::Debug for Broker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Broker").finish_non_exhaustive()
+    }
+}
+
+/// The system-clock sweeper: checks consumer timeouts every 10 ms while the broker lives.
+fn spawn_sweeper(weak: Weak<BrokerInner>) {
+    let spawned = std::thread::Builder::new()
+        .name("warren-timeouts".into())
+        .spawn(move || loop {
+            std::thread::sleep(Duration::from_millis(10));
+            let Some(b) = weak.upgrade() else {
+                return;
+            };
+            let now = b.clock.now_ms();
+            b.sweep(now);
+        });
+    // Without the thread, timeouts do not fire; everything else works.
+    drop(spawned);
+}

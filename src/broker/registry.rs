@@ -1,0 +1,635 @@
+//! The topology: exchanges, queues and bindings, and the routing walk over them.
+//!
+//! Readers (the publish path) find exchanges and queues in lock-free [`NameMap`]s and route
+//! through the lock-free exchange tables of [`crate::route`]. Writers (declare, bind, delete)
+//! serialise on one topology mutex, which also keeps the binding index that deletes, `if_unused`
+//! and auto-delete need; no route waits for it.
+//!
+//! Routing walks the exchange graph once (SEMANTICS E6): each exchange at most once per message,
+//! an exchange that matches nothing passes the message to its alternate (E7), and the queues
+//! reached are collected in a [`DestSet`], one copy each.
+
+use super::args::{ExchangeArgs, QueueArgs};
+use super::names::{id_key, NameMap};
+use super::options::{ExchangeDeclareOptions, QueueDeclareOptions};
+use super::properties::BasicProperties;
+use crate::error::Error;
+use crate::message::FieldTable;
+use crate::queue::{Queue, SinkRef};
+use crate::route::{route_with_cc, ExchangeTable, ExchangeType};
+use crate::sync::Guard;
+use crate::topic::DestSet;
+use bytes::Bytes;
+use smallvec::SmallVec;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+/// A published message as queues hold it: one allocation shared by every queue it reached
+/// (SEMANTICS P5). The body inside is itself shared, never copied.
+#[derive(Debug)]
+pub(crate) struct MessageData {
+    pub(crate) exchange: Box<str>,
+    pub(crate) routing_key: Box<str>,
+    pub(crate) properties: BasicProperties,
+    pub(crate) body: Bytes,
+}
+
+/// The message handle queues store.
+pub(crate) type Msg = Arc<MessageData>;
+
+/// A binding's destination in an exchange table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Dest {
+    Queue(u64),
+    Exchange(u64),
+}
+
+/// An exchange.
+pub(crate) struct ExchangeRec {
+    pub(crate) id: u64,
+    pub(crate) name: Arc<str>,
+    pub(crate) kind: ExchangeType,
+    pub(crate) durable: bool,
+    pub(crate) auto_delete: bool,
+    pub(crate) internal: bool,
+    pub(crate) args: ExchangeArgs,
+    pub(crate) table: ExchangeTable<Dest>,
+}
+
+/// A queue.
+pub(crate) struct QueueRec {
+    pub(crate) id: u64,
+    pub(crate) name: Arc<str>,
+    pub(crate) durable: bool,
+    pub(crate) auto_delete: bool,
+    /// The owning connection of an exclusive queue.
+    pub(crate) owner: Option<u64>,
+    pub(crate) args: QueueArgs,
+    pub(crate) q: Arc<Queue<Msg>>,
+}
+
+impl QueueRec {
+    /// 405 unless `conn` may use this queue (SEMANTICS Q3).
+    pub(crate) fn check_owner(&self, conn: u64) -> Result<(), Error> {
+        match self.owner {
+            Some(owner) if owner != conn => Err(Error::amqp(
+                405,
+                format!(
+                    "RESOURCE_LOCKED - cannot obtain exclusive access to locked queue '{}' in vhost '/'",
+                    self.name
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The pre-declared exchanges (SEMANTICS E4).
+pub(crate) const PREDECLARED: [(&str, ExchangeType); 5] = [
+    ("amq.direct", ExchangeType::Direct),
+    ("amq.fanout", ExchangeType::Fanout),
+    ("amq.topic", ExchangeType::Topic),
+    ("amq.headers", ExchangeType::Headers),
+    ("amq.match", ExchangeType::Headers),
+];
+
+/// What a binding's key and arguments are, per (source, destination) pair.
+type PairBindings = Vec<(Box<str>, FieldTable)>;
+
+#[derive(Default)]
+struct Topology {
+    pairs: HashMap<(u64, Dest), PairBindings>,
+    /// Destinations of each source exchange.
+    by_source: HashMap<u64, HashSet<Dest>>,
+    /// Sources of each destination.
+    by_dest: HashMap<Dest, HashSet<u64>>,
+}
+
+/// What a queue delete took away.
+pub(crate) struct QueueDeleted {
+    pub(crate) ready: usize,
+    pub(crate) consumers: Vec<SinkRef<Msg>>,
+}
+
+/// Exchanges, queues and bindings.
+pub(crate) struct Registry {
+    exchanges: NameMap<Arc<ExchangeRec>>,
+    exchange_ids: NameMap<Arc<ExchangeRec>>,
+    queues: NameMap<Arc<QueueRec>>,
+    queue_ids: NameMap<Arc<QueueRec>>,
+    topo: Mutex<Topology>,
+    next_id: AtomicU64,
+}
+
+fn not_found(what: &str, name: &str) -> Error {
+    Error::amqp(404, format!("NOT_FOUND - no {what} '{name}' in vhost '/'"))
+}
+
+fn precondition(text: String) -> Error {
+    Error::amqp(406, format!("PRECONDITION_FAILED - {text}"))
+}
+
+fn refused(text: String) -> Error {
+    Error::amqp(403, format!("ACCESS_REFUSED - {text}"))
+}
+
+/// The checks every queue or exchange name gets (SEMANTICS N2).
+pub(crate) fn check_name(what: &str, name: &str) -> Result<(), Error> {
+    if name.contains(['\r', '\n']) {
+        return Err(precondition(format!(
+            "{what} name {name:?} contains a carriage return or line feed"
+        )));
+    }
+    Ok(())
+}
+
+impl Registry {
+    pub(crate) fn new() -> Registry {
+        let reg = Registry {
+            exchanges: NameMap::new(),
+            exchange_ids: NameMap::new(),
+            queues: NameMap::new(),
+            queue_ids: NameMap::new(),
+            topo: Mutex::new(Topology::default()),
+            next_id: AtomicU64::new(1),
+        };
+        for (name, kind) in PREDECLARED {
+            reg.insert_exchange(ExchangeRec {
+                id: reg.next_id(),
+                name: name.into(),
+                kind,
+                durable: true,
+                auto_delete: false,
+                internal: false,
+                args: ExchangeArgs::default(),
+                table: ExchangeTable::new(kind),
+            });
+        }
+        reg
+    }
+
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Relaxed)
+    }
+
+    fn topo(&self) -> MutexGuard<'_, Topology> {
+        // Every change to the index completes before anything that could panic.
+        self.topo.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn insert_exchange(&self, rec: ExchangeRec) {
+        let rec = Arc::new(rec);
+        self.exchange_ids.insert(&id_key(rec.id), rec.clone());
+        let name = rec.name.clone();
+        self.exchanges.insert(name.as_bytes(), rec);
+    }
+
+    /// The exchange `name`, valid while `guard` is pinned.
+    #[inline]
+    pub(crate) fn exchange<'g>(&self, name: &str, guard: &'g Guard) -> Option<&'g Arc<ExchangeRec>> {
+        self.exchanges.get(name.as_bytes(), guard)
+    }
+
+    /// The queue `name`, valid while `guard` is pinned.
+    #[inline]
+    pub(crate) fn queue<'g>(&self, name: &str, guard: &'g Guard) -> Option<&'g Arc<QueueRec>> {
+        self.queues.get(name.as_bytes(), guard)
+    }
+
+    /// The queue `name`, or 404.
+    pub(crate) fn queue_arc(&self, name: &str) -> Result<Arc<QueueRec>, Error> {
+        self.queues
+            .get_cloned(name.as_bytes())
+            .ok_or_else(|| not_found("queue", name))
+    }
+
+    /// The exchange `name`, or 404.
+    pub(crate) fn exchange_arc(&self, name: &str) -> Result<Arc<ExchangeRec>, Error> {
+        self.exchanges
+            .get_cloned(name.as_bytes())
+            .ok_or_else(|| not_found("exchange", name))
+    }
+
+    /// Every queue (for a connection's close and for introspection).
+    pub(crate) fn queue_by_id(&self, id: u64) -> Option<Arc<QueueRec>> {
+        self.queue_ids.get_cloned(&id_key(id))
+    }
+
+    // ----- exchanges -----
+
+    /// `exchange_declare` (SEMANTICS E1, E2, E4, E10, N3).
+    pub(crate) fn declare_exchange(
+        &self,
+        name: &str,
+        kind: ExchangeType,
+        opts: ExchangeDeclareOptions,
+        args: &FieldTable,
+    ) -> Result<(), Error> {
+        if name.is_empty() {
+            return Err(refused(
+                "operation not permitted on the default exchange".into(),
+            ));
+        }
+        check_name("exchange", name)?;
+        let _topo = self.topo();
+        if let Some(x) = self.exchanges.get_cloned(name.as_bytes()) {
+            if opts.passive {
+                return Ok(());
+            }
+            let parsed = ExchangeArgs::parse(name, args)?;
+            let differs = if x.kind != kind {
+                Some("type")
+            } else if x.durable != opts.durable {
+                Some("durable")
+            } else if x.auto_delete != opts.auto_delete {
+                Some("auto_delete")
+            } else if x.internal != opts.internal {
+                Some("internal")
+            } else if x.args.equivalent(&parsed).is_err() {
+                Some("alternate-exchange")
+            } else {
+                None
+            };
+            return match differs {
+                Some(field) => Err(precondition(format!(
+                    "inequivalent arg '{field}' for exchange '{name}' in vhost '/'"
+                ))),
+                None => Ok(()),
+            };
+        }
+        if opts.passive {
+            return Err(not_found("exchange", name));
+        }
+        if name.starts_with("amq.") {
+            return Err(refused(format!(
+                "exchange name '{name}' contains reserved prefix 'amq.*'"
+            )));
+        }
+        let args = ExchangeArgs::parse(name, args)?;
+        self.insert_exchange(ExchangeRec {
+            id: self.next_id(),
+            name: name.into(),
+            kind,
+            durable: opts.durable,
+            auto_delete: opts.auto_delete,
+            internal: opts.internal,
+            args,
+            table: ExchangeTable::new(kind),
+        });
+        Ok(())
+    }
+
+    /// `exchange_delete` (SEMANTICS E11, N3).
+    pub(crate) fn delete_exchange(&self, name: &str, if_unused: bool) -> Result<(), Error> {
+        if name.is_empty() {
+            return Err(refused(
+                "operation not permitted on the default exchange".into(),
+            ));
+        }
+        if name.starts_with("amq.") {
+            return Err(refused(format!(
+                "deletion of system exchange '{name}' in vhost '/' not allowed"
+            )));
+        }
+        let mut topo = self.topo();
+        let Some(x) = self.exchanges.get_cloned(name.as_bytes()) else {
+            return Ok(());
+        };
+        if if_unused
+            && topo
+                .by_source
+                .get(&x.id)
+                .is_some_and(|dests| !dests.is_empty())
+        {
+            return Err(precondition(format!(
+                "exchange '{name}' in vhost '/' in use"
+            )));
+        }
+        self.remove_exchange(&mut topo, &x);
+        Ok(())
+    }
+
+    /// Removes `x` and every binding at either end, cascading auto-deletes.
+    fn remove_exchange(&self, topo: &mut Topology, x: &Arc<ExchangeRec>) {
+        self.exchanges.remove(x.name.as_bytes());
+        self.exchange_ids.remove(&id_key(x.id));
+        let dests: Vec<Dest> = topo
+            .by_source
+            .remove(&x.id)
+            .map(|d| d.into_iter().collect())
+            .unwrap_or_default();
+        for dest in dests {
+            topo.pairs.remove(&(x.id, dest));
+            if let Some(srcs) = topo.by_dest.get_mut(&dest) {
+                srcs.remove(&x.id);
+                if srcs.is_empty() {
+                    topo.by_dest.remove(&dest);
+                }
+            }
+        }
+        self.drop_dest(topo, Dest::Exchange(x.id));
+    }
+
+    /// Drops every binding to `dest` (a deleted queue or exchange), auto-deleting sources that
+    /// lose their last binding (SEMANTICS E9, E11, Q9).
+    fn drop_dest(&self, topo: &mut Topology, dest: Dest) {
+        let sources: Vec<u64> = topo
+            .by_dest
+            .remove(&dest)
+            .map(|s| s.into_iter().collect())
+            .unwrap_or_default();
+        for src in sources {
+            let bindings = topo.pairs.remove(&(src, dest)).unwrap_or_default();
+            let Some(x) = self.exchange_ids.get_cloned(&id_key(src)) else {
+                continue;
+            };
+            for (key, args) in &bindings {
+                // Removing what bind added: cannot fail for a key that bound.
+                let _ = x.table.unbind(key, args, dest);
+            }
+            let now_empty = topo.by_source.get_mut(&src).is_some_and(|d| {
+                d.remove(&dest);
+                d.is_empty()
+            });
+            if now_empty {
+                topo.by_source.remove(&src);
+                if x.auto_delete {
+                    self.remove_exchange(topo, &x);
+                }
+            }
+        }
+    }
+
+    // ----- queues -----
+
+    /// `queue_declare`'s registry part: the existing queue (after Q2/Q3 checks) or a new one.
+    /// Returns the queue and whether it was created.
+    pub(crate) fn declare_queue(
+        &self,
+        name: &str,
+        server_named: bool,
+        opts: QueueDeclareOptions,
+        args: &FieldTable,
+        conn: u64,
+    ) -> Result<(Arc<QueueRec>, bool), Error> {
+        check_name("queue", name)?;
+        let _topo = self.topo();
+        if let Some(q) = self.queues.get_cloned(name.as_bytes()) {
+            q.check_owner(conn)?;
+            if opts.passive {
+                return Ok((q, false));
+            }
+            if opts.exclusive != q.owner.is_some() {
+                return Err(Error::amqp(
+                    405,
+                    format!(
+                        "RESOURCE_LOCKED - cannot obtain exclusive access to locked queue '{name}' in vhost '/'"
+                    ),
+                ));
+            }
+            let parsed = QueueArgs::parse(name, args, opts.durable, opts.exclusive, server_named)?;
+            let differs = if q.durable != opts.durable {
+                Some("durable".to_string())
+            } else if q.auto_delete != opts.auto_delete {
+                Some("auto_delete".to_string())
+            } else {
+                q.args.equivalent(&parsed).err()
+            };
+            return match differs {
+                Some(field) => Err(precondition(format!(
+                    "inequivalent arg '{field}' for queue '{name}' in vhost '/'"
+                ))),
+                None => Ok((q, false)),
+            };
+        }
+        if opts.passive {
+            return Err(not_found("queue", name));
+        }
+        if !server_named && name.starts_with("amq.") {
+            return Err(refused(format!(
+                "queue name '{name}' contains reserved prefix 'amq.*'"
+            )));
+        }
+        let args = QueueArgs::parse(name, args, opts.durable, opts.exclusive, server_named)?;
+        let rec = Arc::new(QueueRec {
+            id: self.next_id(),
+            name: name.into(),
+            durable: opts.durable,
+            auto_delete: opts.auto_delete,
+            owner: opts.exclusive.then_some(conn),
+            args,
+            q: Arc::new(Queue::new()),
+        });
+        self.queue_ids.insert(&id_key(rec.id), rec.clone());
+        self.queues.insert(name.as_bytes(), rec.clone());
+        Ok((rec, true))
+    }
+
+    /// Deletes `q` (if still registered): unregisters it, drops its bindings and messages.
+    /// `check` runs under the topology lock first (for `if_unused` / `if_empty`).
+    pub(crate) fn delete_queue(
+        &self,
+        q: &Arc<QueueRec>,
+        check: impl FnOnce(&QueueRec) -> Result<(), Error>,
+    ) -> Result<Option<QueueDeleted>, Error> {
+        let mut topo = self.topo();
+        match self.queue_ids.get_cloned(&id_key(q.id)) {
+            Some(now) if Arc::ptr_eq(&now, q) => {}
+            _ => return Ok(None),
+        }
+        check(q)?;
+        self.queues.remove(q.name.as_bytes());
+        self.queue_ids.remove(&id_key(q.id));
+        self.drop_dest(&mut topo, Dest::Queue(q.id));
+        let (ready, consumers) = q.q.delete();
+        Ok(Some(QueueDeleted { ready, consumers }))
+    }
+
+    // ----- bindings -----
+
+    /// Binds `dest` to `source` (SEMANTICS E5, E6): a set, binding twice is a no-op.
+    pub(crate) fn bind(
+        &self,
+        source: &ExchangeRec,
+        dest: Dest,
+        key: &str,
+        args: &FieldTable,
+    ) -> Result<(), Error> {
+        let mut topo = self.topo();
+        self.check_live(source, dest)?;
+        let headers = source.kind == ExchangeType::Headers;
+        let pair = topo.pairs.entry((source.id, dest)).or_default();
+        if pair.iter().any(|(k, a)| &**k == key && a == args) {
+            return Ok(());
+        }
+        let table_has = pair
+            .iter()
+            .any(|(k, a)| if headers { a == args } else { &**k == key });
+        if !table_has {
+            if let Err(e) = source.table.bind(key, args, dest) {
+                if pair.is_empty() {
+                    topo.pairs.remove(&(source.id, dest));
+                }
+                return Err(e);
+            }
+        }
+        pair.push((key.into(), args.clone()));
+        topo.by_source.entry(source.id).or_default().insert(dest);
+        topo.by_dest.entry(dest).or_default().insert(source.id);
+        Ok(())
+    }
+
+    /// Removes a binding (SEMANTICS E11, Q10: idempotent), auto-deleting the source when it
+    /// loses its last binding (E9).
+    pub(crate) fn unbind(
+        &self,
+        source: &Arc<ExchangeRec>,
+        dest: Dest,
+        key: &str,
+        args: &FieldTable,
+    ) -> Result<(), Error> {
+        let mut topo = self.topo();
+        let headers = source.kind == ExchangeType::Headers;
+        let Some(pair) = topo.pairs.get_mut(&(source.id, dest)) else {
+            return Ok(());
+        };
+        let Some(at) = pair.iter().position(|(k, a)| &**k == key && a == args) else {
+            return Ok(());
+        };
+        pair.remove(at);
+        let table_keeps = pair
+            .iter()
+            .any(|(k, a)| if headers { a == args } else { &**k == key });
+        if !table_keeps {
+            source.table.unbind(key, args, dest)?;
+        }
+        if !pair.is_empty() {
+            return Ok(());
+        }
+        topo.pairs.remove(&(source.id, dest));
+        if let Some(srcs) = topo.by_dest.get_mut(&dest) {
+            srcs.remove(&source.id);
+            if srcs.is_empty() {
+                topo.by_dest.remove(&dest);
+            }
+        }
+        let now_empty = topo.by_source.get_mut(&source.id).is_some_and(|d| {
+            d.remove(&dest);
+            d.is_empty()
+        });
+        if now_empty {
+            topo.by_source.remove(&source.id);
+            if source.auto_delete {
+                self.remove_exchange(&mut topo, source);
+            }
+        }
+        Ok(())
+    }
+
+    /// 404 if either end of a binding was deleted meanwhile.
+    fn check_live(&self, source: &ExchangeRec, dest: Dest) -> Result<(), Error> {
+        if self.exchange_ids.get_cloned(&id_key(source.id)).is_none() {
+            return Err(not_found("exchange", &source.name));
+        }
+        let live = match dest {
+            Dest::Queue(id) => self.queue_ids.get_cloned(&id_key(id)).is_some(),
+            Dest::Exchange(id) => self.exchange_ids.get_cloned(&id_key(id)).is_some(),
+        };
+        if live {
+            Ok(())
+        } else {
+            Err(not_found("destination", "(deleted)"))
+        }
+    }
+
+    /// Whether `x` is the source of a binding.
+    pub(crate) fn has_bindings(&self, x: &ExchangeRec) -> bool {
+        self.topo()
+            .by_source
+            .get(&x.id)
+            .is_some_and(|d| !d.is_empty())
+    }
+
+    // ----- routing -----
+
+    /// The queues a message published to `start` with `key` and `headers` reaches (SEMANTICS
+    /// E6, E7, P4), each once, into `out`. Keys were checked by the caller.
+    #[inline]
+    pub(crate) fn route<'g>(
+        &self,
+        start: &'g Arc<ExchangeRec>,
+        key: &str,
+        headers: Option<&FieldTable>,
+        guard: &'g Guard,
+        out: &mut SmallVec<[&'g Arc<QueueRec>; 8]>,
+    ) {
+        let mut queues: DestSet<u64> = DestSet::new();
+        self.walk(start, key, headers, guard, |_, _, d| {
+            if let Dest::Queue(id) = d {
+                queues.insert(id);
+            }
+        });
+        for &id in queues.iter() {
+            if let Some(q) = self.queue_ids.get(&id_key(id), guard) {
+                out.push(q);
+            }
+        }
+    }
+
+    /// Walks the exchange graph from `start`, calling `seen(exchange, via_alternate, dest)` for
+    /// every destination each visited exchange routes to (an alternate hop is reported as
+    /// `Dest::Exchange` with `via_alternate`).
+    pub(crate) fn walk<'g>(
+        &self,
+        start: &'g Arc<ExchangeRec>,
+        key: &str,
+        headers: Option<&FieldTable>,
+        guard: &'g Guard,
+        mut seen: impl FnMut(&ExchangeRec, bool, Dest),
+    ) {
+        let mut visited: SmallVec<[u64; 4]> = SmallVec::new();
+        let mut stack: SmallVec<[&'g Arc<ExchangeRec>; 4]> = SmallVec::new();
+        stack.push(start);
+        let mut dests: DestSet<Dest> = DestSet::new();
+        while let Some(x) = stack.pop() {
+            if visited.contains(&x.id) {
+                continue;
+            }
+            visited.push(x.id);
+            dests.clear();
+            // Keys were checked before the walk; an error here routes nothing from `x`.
+            let _ = route_with_cc(&x.table, key, headers, &mut dests);
+            if dests.is_empty() {
+                if let Some(alt) = x
+                    .args
+                    .alternate
+                    .as_deref()
+                    .and_then(|a| self.exchanges.get(a.as_bytes(), guard))
+                {
+                    seen(x, true, Dest::Exchange(alt.id));
+                    stack.push(alt);
+                }
+                continue;
+            }
+            for &d in dests.iter() {
+                seen(x, false, d);
+                if let Dest::Exchange(id) = d {
+                    if let Some(next) = self.exchange_ids.get(&id_key(id), guard) {
+                        stack.push(next);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The exchange with `id`, valid while `guard` is pinned.
+    pub(crate) fn exchange_by_id<'g>(&self, id: u64, guard: &'g Guard) -> Option<&'g Arc<ExchangeRec>> {
+        self.exchange_ids.get(&id_key(id), guard)
+    }
+
+    /// The queue with `id`, valid while `guard` is pinned.
+    pub(crate) fn queue_by_id_pinned<'g>(&self, id: u64, guard: &'g Guard) -> Option<&'g Arc<QueueRec>> {
+        self.queue_ids.get(&id_key(id), guard)
+    }
+}
