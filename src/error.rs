@@ -205,6 +205,9 @@ impl Error {
     pub fn scope(&self) -> Scope {
         match self.kind {
             Kind::Amqp { code, .. } if code >= 500 => Scope::Connection,
+            // 312 NO_ROUTE is a return, not an error: it closes nothing (an RPC helper's
+            // unroutable request reports it).
+            Kind::Amqp { code: 312, .. } => Scope::Local,
             Kind::Amqp { .. } => Scope::Channel,
             Kind::TooLong { .. }
             | Kind::InvalidUtf8 { .. }

@@ -39,8 +39,3 @@ impl fmt::Display for DeliveryTag {
 pub(crate) fn count_u32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
-
-/// A `u32` as a `usize` (lossless on every target warren builds for).
-pub(crate) fn u32_usize(n: u32) -> usize {
-    usize::try_from(n).unwrap_or(usize::MAX)
-}

@@ -7,13 +7,15 @@
 //!   `error: <reason>` for each.
 //! * `warren bench match` measures the trie on the shared workload (generated, or from files):
 //!   bind cost, routing cost over distinct and hot keys, heap per binding and peak RSS.
-//! * `warren demo` routes RabbitMQ's tutorial examples through warren.
+//! * `warren demo` runs the seven messaging patterns of RabbitMQ's tutorials in-process and
+//!   checks each: one line per pattern, `ok <n> <name>` or `FAIL <n> <name>: <why>`; exit 0 only
+//!   if all pass (1 otherwise). `--pattern N` runs one.
 //!
 //! Topic patterns follow RabbitMQ: `*` matches exactly one word and `#` matches **zero** or
 //! more words, so `lazy.#` matches `lazy` (SEMANTICS T3).
 //!
-//! Exit status: 0 success (or a match), 1 no match, 2 an invalid input, a usage error or an I/O
-//! error. A closed stdout (`warren ... | head`) ends the program quietly.
+//! Exit status: 0 success (or a match), 1 no match or a failed demo pattern, 2 an invalid input,
+//! a usage error or an I/O error. A closed stdout (`warren ... | head`) ends the program quietly.
 #![deny(unsafe_code)]
 
 // The counting global allocator is the one place this binary needs `unsafe`: implementing
@@ -63,8 +65,22 @@ enum Command {
         #[command(subcommand)]
         target: BenchTarget,
     },
-    /// Route RabbitMQ's tutorial examples through warren and print where each message goes.
-    Demo,
+    /// Run RabbitMQ's seven tutorial patterns in-process and check each one.
+    #[command(after_help = DEMO_AFTER_HELP)]
+    Demo(DemoArgs),
+}
+
+const DEMO_AFTER_HELP: &str = "\
+Prints one line per pattern: `ok <n> <name>` or `FAIL <n> <name>: <why>`.
+Exit status: 0 if every pattern passed, 1 otherwise.";
+
+/// Arguments of `warren demo`.
+#[derive(Args, Debug)]
+struct DemoArgs {
+    /// Run only pattern N (1 simple, 2 work queues, 3 publish/subscribe, 4 routing, 5 topics,
+    /// 6 RPC, 7 publisher confirms).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=i64::from(demo::LAST_PATTERN)))]
+    pattern: Option<u8>,
 }
 
 const MATCH_AFTER_HELP: &str = "\
@@ -215,10 +231,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
             bench::run(&args)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo => {
-            demo::run()?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Demo(args) => demo::run(args.pattern),
     }
 }
 

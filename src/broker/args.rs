@@ -119,16 +119,6 @@ pub(crate) enum QueueType {
     Quorum,
 }
 
-impl QueueType {
-    /// The `x-queue-type` value naming this type.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            QueueType::Classic => "classic",
-            QueueType::Quorum => "quorum",
-        }
-    }
-}
-
 /// The parsed arguments of a queue declare (SEMANTICS Q2, Q8, A9).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct QueueArgs {
@@ -400,8 +390,6 @@ mod tests {
         assert_eq!(classic.queue_type, QueueType::Classic);
         let quorum = declare(&table(&[(QUEUE_TYPE, "quorum".into())])).unwrap();
         assert_eq!(quorum.queue_type, QueueType::Quorum);
-        assert_eq!(QueueType::Quorum.name(), "quorum");
-        assert_eq!(QueueType::Classic.name(), "classic");
         // Classic queues may be transient, exclusive and server-named (SEMANTICS Q7).
         let c = table(&[(QUEUE_TYPE, "classic".into())]);
         QueueArgs::parse("amq.gen-x", &c, false, true, true).unwrap();

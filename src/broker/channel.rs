@@ -158,8 +158,8 @@ pub struct PublishError {
     pub error: Error,
     /// The body, untouched.
     pub body: Bytes,
-    /// The properties, untouched.
-    pub properties: BasicProperties,
+    /// The properties, untouched (boxed: they are large, and this is the error path).
+    pub properties: Box<BasicProperties>,
 }
 
 impl fmt::Debug for PublishError {
@@ -1023,7 +1023,7 @@ impl Channel {
                 return Err(PublishError {
                     error,
                     body,
-                    properties,
+                    properties: Box::new(properties),
                 })
             }
         };
@@ -1043,7 +1043,7 @@ impl Channel {
                     return Err(PublishError {
                         error,
                         body,
-                        properties,
+                        properties: Box::new(properties),
                     });
                 }
                 Some(x) => Some(x),
@@ -1055,7 +1055,7 @@ impl Channel {
                     return Err(PublishError {
                         error,
                         body,
-                        properties,
+                        properties: Box::new(properties),
                     });
                 }
             }
@@ -1407,7 +1407,7 @@ impl Channel {
                 }
             };
             Ok(Some(GetMessage {
-                delivery: Delivery::new(shared.clone(), tag, &entry, None),
+                delivery: Delivery::new(shared.clone(), tag, entry, None),
                 message_count: count_u32(left),
             }))
         })
@@ -1465,8 +1465,7 @@ impl Channel {
             let shared = ch.shared();
             let taken = {
                 let mut st = lock(&shared.state);
-                let taken = collect(&mut st, 0, true).unwrap_or_default();
-                taken
+                collect(&mut st, 0, true).unwrap_or_default()
             };
             shared.finish(taken, How::NackRequeue);
             Ok(())

@@ -19,7 +19,9 @@ use std::time::Duration;
 
 /// What a consumer's mailbox carries.
 pub(crate) enum Event {
-    Delivery(Delivery),
+    /// A delivery with its tag. The application's [`Delivery`] is built on the receiving
+    /// thread, so the publishing thread touches no reference count of the channel.
+    Delivery(u64, Entry<Msg>),
     /// The consumer ended: cancelled or its channel closed; the error says which.
     Ended(Error),
     /// Wakes a blocked receive without a delivery (an RPC call's cancellation).
@@ -90,16 +92,6 @@ impl ConsumerShared {
         }
     }
 
-    /// A delivery of `entry` with `tag`, as the application receives it.
-    pub(crate) fn delivery(&self, tag: u64, entry: &Entry<Msg>) -> Delivery {
-        Delivery::new(
-            self.channel.clone(),
-            tag,
-            entry,
-            Some(self.tag.clone()),
-        )
-    }
-
     /// Delivers a direct reply-to message (SEMANTICS R2): no queue, settled on hand-over.
     pub(crate) fn deliver_direct(&self, msg: Msg) {
         if self.ended.load(Relaxed) || !self.channel.is_open() {
@@ -113,7 +105,7 @@ impl ConsumerShared {
             failed: 0,
             returned: 0,
         };
-        self.send(Event::Delivery(self.delivery(tag, &entry)));
+        self.send(Event::Delivery(tag, entry));
     }
 
     /// Marks the consumer ended, takes it off its queue (deleting an auto-delete queue that
@@ -169,7 +161,7 @@ impl Sink<Msg> for ConsumerShared {
                 return Some(entry);
             }
             let tag = self.channel.next_tag();
-            self.send(Event::Delivery(self.delivery(tag, &entry)));
+            self.send(Event::Delivery(tag, entry));
             return None;
         }
         let Some(me) = self.me.upgrade() else {
@@ -177,7 +169,7 @@ impl Sink<Msg> for ConsumerShared {
         };
         match self.channel.register(queue, Some(me), &entry) {
             Some(tag) => {
-                self.send(Event::Delivery(self.delivery(tag, &entry)));
+                self.send(Event::Delivery(tag, entry));
                 None
             }
             None => {
@@ -211,7 +203,7 @@ impl Delivery {
     pub(crate) fn new(
         channel: Arc<ChannelShared>,
         tag: u64,
-        entry: &Entry<Msg>,
+        entry: Entry<Msg>,
         consumer_tag: Option<Arc<str>>,
     ) -> Delivery {
         let with_count = (entry.failed > 0).then(|| {
@@ -226,7 +218,7 @@ impl Delivery {
             redelivered: entry.redelivered,
             failed: entry.failed,
             returned: entry.returned,
-            msg: entry.msg.clone(),
+            msg: entry.msg,
             with_count,
             consumer_tag,
         }
@@ -378,6 +370,12 @@ impl Consumer {
         &self.shared.tag
     }
 
+    /// Deliveries handed to this consumer and not yet settled (0 for an auto-ack consumer):
+    /// never more than its prefetch (SEMANTICS D3).
+    pub fn unacked_count(&self) -> u32 {
+        self.shared.credit.used()
+    }
+
     /// The channel it consumes on.
     pub fn channel(&self) -> &Channel {
         &self.channel
@@ -385,7 +383,12 @@ impl Consumer {
 
     fn take(&self, event: Event) -> Result<Option<Delivery>, Error> {
         match event {
-            Event::Delivery(d) => Ok(Some(d)),
+            Event::Delivery(tag, entry) => Ok(Some(Delivery::new(
+                self.shared.channel.clone(),
+                tag,
+                entry,
+                Some(self.shared.tag.clone()),
+            ))),
             Event::Ended(e) => Err(self.ended.get_or_init(|| e).clone()),
             Event::Wake => Ok(None),
         }

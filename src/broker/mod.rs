@@ -27,10 +27,12 @@ mod args;
 mod channel;
 mod connection;
 mod consumer;
+mod explain;
 mod names;
 mod options;
 pub(crate) mod properties;
 mod registry;
+mod rpc;
 
 pub use channel::{
     Channel, GetMessage, Publish, PublishError, QueueDeclareOk, Return, Settled,
@@ -43,6 +45,8 @@ pub use options::{
     QueueDeclareOptions, QueueDeleteOptions,
 };
 pub use properties::BasicProperties;
+pub use explain::{Explain, Hop, HopTarget};
+pub use rpc::{RpcCancel, RpcClient};
 
 use crate::clock::Clock;
 use crate::error::Error;

@@ -211,11 +211,6 @@ impl Registry {
             .ok_or_else(|| not_found("exchange", name))
     }
 
-    /// Every queue (for a connection's close and for introspection).
-    pub(crate) fn queue_by_id(&self, id: u64) -> Option<Arc<QueueRec>> {
-        self.queue_ids.get_cloned(&id_key(id))
-    }
-
     // ----- exchanges -----
 
     /// `exchange_declare` (SEMANTICS E1, E2, E4, E10, N3).
@@ -543,12 +538,13 @@ impl Registry {
         }
     }
 
-    /// Whether `x` is the source of a binding.
-    pub(crate) fn has_bindings(&self, x: &ExchangeRec) -> bool {
+    /// The (key, arguments) of every binding from `source` to `dest`.
+    pub(crate) fn pair_bindings(&self, source: u64, dest: Dest) -> Vec<(String, FieldTable)> {
         self.topo()
-            .by_source
-            .get(&x.id)
-            .is_some_and(|d| !d.is_empty())
+            .pairs
+            .get(&(source, dest))
+            .map(|p| p.iter().map(|(k, a)| (k.to_string(), a.clone())).collect())
+            .unwrap_or_default()
     }
 
     // ----- routing -----

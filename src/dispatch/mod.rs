@@ -107,6 +107,7 @@ impl Credit {
     }
 
     /// The limit (0 = unlimited).
+    #[cfg(test)]
     pub(crate) fn limit(&self) -> u32 {
         self.limit.load(Relaxed)
     }
@@ -157,6 +158,7 @@ impl<C: Clone> Ring<C> {
     }
 
     /// Whether no consumer is in the ring.
+    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.active.is_empty()
     }

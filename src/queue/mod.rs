@@ -269,7 +269,8 @@ impl<M> Queue<M> {
         (st.ready.len(), st.consumers.len())
     }
 
-    /// The ready messages' entries, in order, through `f` (for tests and introspection).
+    /// The ready messages' entries, in order, through `f`.
+    #[cfg(test)]
     pub(crate) fn with_ready<R>(&self, f: impl FnOnce(&VecDeque<Entry<M>>) -> R) -> R {
         f(&self.lock().ready)
     }
