@@ -2,15 +2,49 @@
 //!
 //! # Overview
 //!
-//! Exchanges route published messages to queues by routing key; this release holds the routing
-//! core: the lock-free topic trie ([`topic::TopicTrie`]), the exact-key table
-//! ([`topic::KeyTable`]) and the exchange tables of [`route`] (direct, fanout, topic, headers).
+//! What a RabbitMQ broker does over the network, warren does inside one process, with
+//! RabbitMQ's semantics (the rule book is `SEMANTICS.md`, cited as "SEMANTICS T3"):
+//!
+//! * [`broker`]: the API users hold. A [`Broker`] opens [`Connection`]s, which open
+//!   [`Channel`]s; a channel declares exchanges and queues, binds them, publishes, consumes
+//!   ([`Consumer`], [`Delivery`]) and settles deliveries, with AMQP 0-9-1's names
+//!   (`queue_declare`, `basic_publish`, `basic_consume`, `basic_ack`...). [`broker::RpcClient`]
+//!   does tutorial 6's request/reply.
+//! * [`route`]: the exchange tables (direct, fanout, topic, headers) that the publish path
+//!   reads without a lock.
+//! * [`topic`]: the lock-free wildcard trie matcher, usable on its own.
 //!
 //! Topic patterns follow RabbitMQ and AMQP 0-9-1: words are separated by `.`, `*` matches exactly
 //! one word and `#` matches **zero or more** words, so `item.#` matches `item`. (The user's notes
 //! say "one or more"; warren follows RabbitMQ, SEMANTICS T3.)
 //!
-//! # Example
+//! # Example: a work queue
+//!
+//! ```
+//! use warren::broker::{BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, QueueDeclareOptions};
+//! use warren::message::FieldTable;
+//! use warren::{BasicProperties, Broker};
+//!
+//! let broker = Broker::new();
+//! let channel = broker.connect().create_channel()?;
+//! let durable = QueueDeclareOptions { durable: true, ..Default::default() };
+//! channel.queue_declare("task_queue", durable, &FieldTable::new())?;
+//! channel.basic_qos(1, BasicQosOptions::default())?; // fair dispatch: one unacked at a time
+//! let worker = channel.basic_consume("task_queue", "", BasicConsumeOptions::default(), &FieldTable::new())?;
+//!
+//! for task in ["first", "second"] {
+//!     let props = BasicProperties::default().persistent();
+//!     channel.basic_publish("", "task_queue", BasicPublishOptions::default(), task, props)?;
+//! }
+//! let first = worker.recv()?;
+//! assert_eq!(first.body(), b"first");
+//! assert!(worker.try_recv()?.is_none()); // prefetch 1: the second waits for the ack
+//! first.ack()?;
+//! assert_eq!(worker.recv()?.body(), b"second");
+//! # Ok::<(), warren::Error>(())
+//! ```
+//!
+//! # Example: the matcher alone
 //!
 //! ```
 //! use warren::topic::{DestSet, TopicTrie};

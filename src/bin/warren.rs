@@ -79,7 +79,11 @@ Exit status: 0 if every pattern passed, 1 otherwise.";
 struct DemoArgs {
     /// Run only pattern N (1 simple, 2 work queues, 3 publish/subscribe, 4 routing, 5 topics,
     /// 6 RPC, 7 publisher confirms).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=i64::from(demo::LAST_PATTERN)))]
+    #[arg(
+        long,
+        value_name = "N",
+        value_parser = clap::value_parser!(u8).range(1..=i64::from(demo::LAST_PATTERN))
+    )]
     pattern: Option<u8>,
 }
 

@@ -134,7 +134,8 @@ pub struct Return {
 /// What became of a published message (SEMANTICS P2).
 #[derive(Clone, Debug)]
 pub enum Publish {
-    /// It reached this many queues (or a direct reply-to consumer, counted as one).
+    /// It reached this many queues (a direct reply-to consumer counts as one; a reply to a
+    /// requester that is gone is routed to none and dropped, SEMANTICS R2).
     Routed {
         /// The number of queues.
         queues: usize,
@@ -1132,6 +1133,9 @@ impl Channel {
         let reg = &broker.registry;
         let mut targets: SmallVec<[&Arc<QueueRec>; 8]> = SmallVec::new();
         let mut direct: SmallVec<[Arc<ConsumerShared>; 1]> = SmallVec::new();
+        // A direct reply-to address counts as routed even when its requester is gone
+        // (SEMANTICS R2): the reply is then dropped.
+        let mut reply_address = false;
         match start {
             Some(x) => reg.route(x, routing_key, properties.headers.as_ref(), guard, &mut targets),
             None => {
@@ -1141,6 +1145,7 @@ impl Channel {
                     .expect("checked by publish_checked");
                 for key in keys {
                     if let Some(token) = key.strip_prefix(REPLY_TO_PREFIX) {
+                        reply_address = true;
                         if let Some(c) = broker.reply_to.get(token.as_bytes(), guard) {
                             direct.push(c.clone());
                         }
@@ -1154,7 +1159,7 @@ impl Channel {
                 }
             }
         }
-        if targets.is_empty() && direct.is_empty() {
+        if targets.is_empty() && !reply_address {
             if options.mandatory {
                 let ret = Return {
                     reply_code: 312,

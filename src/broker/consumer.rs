@@ -44,8 +44,12 @@ pub(crate) struct ConsumerShared {
     /// Consumer timeout in ms (manual ack only; SEMANTICS A9).
     pub(crate) timeout_ms: Option<u64>,
     tx: Sender<Event>,
+    /// The async receiver's waker; `has_waker` says whether one is stored, so a send to a
+    /// blocking receiver skips the lock.
     #[cfg(feature = "stream")]
     waker: std::sync::Mutex<Option<std::task::Waker>>,
+    #[cfg(feature = "stream")]
+    has_waker: AtomicBool,
 }
 
 impl ConsumerShared {
@@ -74,6 +78,8 @@ impl ConsumerShared {
             tx,
             #[cfg(feature = "stream")]
             waker: std::sync::Mutex::new(None),
+            #[cfg(feature = "stream")]
+            has_waker: AtomicBool::new(false),
         });
         (shared, rx)
     }
@@ -82,13 +88,24 @@ impl ConsumerShared {
         // The receiver may be gone (handle dropped): the channel takes the delivery back.
         let _ = self.tx.send(event);
         #[cfg(feature = "stream")]
-        if let Some(w) = self
-            .waker
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()
         {
-            w.wake();
+            // Pairs with the fence in `poll_next`: either this load sees the waker flag, or
+            // the poller's look at the mailbox (after its fence) sees this send.
+            std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+            if self.has_waker.load(Relaxed) {
+                let waker = {
+                    let mut slot = self
+                        .waker
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    // Under the lock, so the flag always says whether `slot` holds a waker.
+                    self.has_waker.store(false, Relaxed);
+                    slot.take()
+                };
+                if let Some(w) = waker {
+                    w.wake();
+                }
+            }
         }
     }
 
@@ -539,11 +556,16 @@ impl futures_core::Stream for Consumer {
             }
             // Register, then look again: a send between the first look and the registration
             // finds the waker, one before it is seen by the second look.
-            *this
-                .shared
-                .waker
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(cx.waker().clone());
+            {
+                let mut slot = this
+                    .shared
+                    .waker
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                *slot = Some(cx.waker().clone());
+                this.shared.has_waker.store(true, Relaxed);
+            }
+            std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
             if this.rx.is_empty() {
                 return Poll::Pending;
             }

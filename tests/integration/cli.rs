@@ -431,20 +431,59 @@ fn bench_needs_a_workload() {
     );
 }
 
+/// The lines `warren demo` prints for the patterns that work today.
+const DEMO_OK: [&str; 6] = [
+    "ok 1 simple",
+    "ok 2 work queues",
+    "ok 3 publish/subscribe",
+    "ok 4 routing",
+    "ok 5 topics",
+    "ok 6 RPC",
+];
+
+/// The lines for the patterns that need the durable store, until it comes.
+const DEMO_NOT_YET: [&str; 2] = [
+    "FAIL 2 work queues (restart): not implemented (durable store comes with [durability])",
+    "FAIL 7 publisher confirms: not implemented (comes with [durability])",
+];
+
 #[test]
-fn demo_routes_tutorial_5() {
+fn demo_checks_the_seven_patterns() {
     let o = run(&["demo"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
-    let has = |line: &str| out.lines().any(|l| l == line);
-    // SEMANTICS T5: the tutorial's expected routes.
-    assert!(has("quick.orange.rabbit -> [Q1, Q2]"), "{out}");
-    assert!(has("lazy.pink.rabbit -> [Q2]"), "{out}");
-    assert!(has("quick.orange.new.rabbit -> []"), "{out}");
-    assert!(has("orange -> []"), "{out}");
-    // SEMANTICS T3: `lazy.#` matches `lazy`.
-    assert!(has("lazy -> [Q2]"), "{out}");
-    assert!(out.contains("zero or more words"), "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    let want = [
+        DEMO_OK[0],
+        DEMO_OK[1],
+        DEMO_NOT_YET[0],
+        DEMO_OK[2],
+        DEMO_OK[3],
+        DEMO_OK[4],
+        DEMO_OK[5],
+        DEMO_NOT_YET[1],
+    ];
+    assert_eq!(lines, want, "stderr: {}", stderr(&o));
+    // A failed pattern fails the demo: durability is not there yet.
+    assert_eq!(o.status.code(), Some(1), "{out}");
+}
+
+#[test]
+fn demo_runs_one_pattern() {
+    let o = run(&["demo", "--pattern", "5"]);
+    assert_eq!(stdout(&o), "ok 5 topics\n", "stderr: {}", stderr(&o));
+    assert_eq!(o.status.code(), Some(0));
+
+    let o = run(&["demo", "--pattern", "2"]);
+    assert_eq!(
+        stdout(&o),
+        format!("{}\n{}\n", DEMO_OK[1], DEMO_NOT_YET[0]),
+        "stderr: {}",
+        stderr(&o)
+    );
+    assert_eq!(o.status.code(), Some(1));
+
+    let o = run(&["demo", "--pattern", "8"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
 }
 
 #[test]

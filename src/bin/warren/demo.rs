@@ -37,47 +37,24 @@ struct Pattern {
 /// The patterns, in tutorial order. A pattern may have several entries (2 has its restart
 /// part); the unimplemented ones fail with the reason.
 const PATTERNS: &[Pattern] = &[
-    Pattern {
-        number: 1,
-        name: "simple",
-        check: simple,
-    },
-    Pattern {
-        number: 2,
-        name: "work queues",
-        check: work_queues,
-    },
-    Pattern {
-        number: 2,
-        name: "work queues (restart)",
-        check: work_queues_restart,
-    },
-    Pattern {
-        number: 3,
-        name: "publish/subscribe",
-        check: publish_subscribe,
-    },
-    Pattern {
-        number: 4,
-        name: "routing",
-        check: routing,
-    },
-    Pattern {
-        number: 5,
-        name: "topics",
-        check: topics,
-    },
-    Pattern {
-        number: 6,
-        name: "RPC",
-        check: rpc,
-    },
-    Pattern {
-        number: 7,
-        name: "publisher confirms",
-        check: publisher_confirms,
-    },
+    pattern(1, "simple", simple),
+    pattern(2, "work queues", work_queues),
+    pattern(2, "work queues (restart)", work_queues_restart),
+    pattern(3, "publish/subscribe", publish_subscribe),
+    pattern(4, "routing", routing),
+    pattern(5, "topics", topics),
+    pattern(6, "RPC", rpc),
+    pattern(7, "publisher confirms", publisher_confirms),
 ];
+
+/// A [`PATTERNS`] entry.
+const fn pattern(number: u8, name: &'static str, check: fn() -> Outcome) -> Pattern {
+    Pattern {
+        number,
+        name,
+        check,
+    }
+}
 
 /// The largest pattern number, for `--pattern`.
 pub(crate) const LAST_PATTERN: u8 = 7;
