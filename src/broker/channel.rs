@@ -9,26 +9,27 @@
 use super::args::ConsumeArgs;
 use super::consumer::{ConsumerShared, Delivery, Event};
 use super::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicNackOptions, BasicPublishOptions,
-    BasicQosOptions, BasicRejectOptions, ExchangeDeclareOptions, ExchangeDeleteOptions,
-    QueueDeclareOptions, QueueDeleteOptions,
+    BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicNackOptions, BasicQosOptions,
+    BasicRejectOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, QueueDeclareOptions,
+    QueueDeleteOptions,
 };
 use super::properties::BasicProperties;
-use super::registry::{Dest, ExchangeRec, MessageData, Msg, QueueRec};
-use super::{BrokerInner, ConnShared, Connection, Consumer, REPLY_TO, REPLY_TO_PREFIX};
+use super::registry::{Dest, ExchangeRec, Msg, QueueRec};
+use super::{BrokerInner, ConnShared, Connection, Consumer, REPLY_TO};
 use crate::dispatch::Credit;
 use crate::error::{Error, Input, Scope};
 use crate::ids::{count_u32, DeliveryTag};
 use crate::message::FieldTable;
 use crate::queue::{AddError, Entry, Queue};
-use crate::route::{routing_keys, ExchangeType};
-use crate::sync::pin;
+use crate::route::ExchangeType;
 use crate::topic::check_len;
 use bytes::Bytes;
 use smallvec::SmallVec;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
+use std::sync::atomic::{
+    AtomicBool, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
+};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// An unacked delivery.
@@ -362,7 +363,11 @@ impl ChannelShared {
     /// A consumer handle dropped without cancel (SEMANTICS A7): the consumer ends and its
     /// unacked deliveries go back, their tags stale (A8).
     pub(crate) fn lose_consumer(&self, c: &Arc<ConsumerShared>) {
-        self.take_back(c, Loss::Lost, Error::cancelled("the consumer handle was dropped"));
+        self.take_back(
+            c,
+            Loss::Lost,
+            Error::cancelled("the consumer handle was dropped"),
+        );
     }
 
     /// Ends consumer `c` and takes back its unacked deliveries.
@@ -485,7 +490,7 @@ impl ChannelShared {
         self.credit_returned(with_credit);
     }
 
-    fn return_message(&self, ret: &Return) {
+    pub(crate) fn return_message(&self, ret: &Return) {
         if let Some(handler) = lock(&self.returns).as_mut() {
             // The handler is user code: a panic in it must not poison engine state, and is
             // contained here (the message is still given back by `basic_publish`).
@@ -493,6 +498,11 @@ impl ChannelShared {
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(r)));
         }
     }
+}
+
+/// The channel's direct reply-to token, if it has a reply consumer.
+pub(crate) fn lock_state_reply_token(shared: &ChannelShared) -> Option<Arc<str>> {
+    lock(&shared.state).reply_token.clone()
 }
 
 /// What [`collect`] could not settle.
@@ -702,12 +712,10 @@ impl Channel {
             check_input(queue, Input::Queue)?;
             return Ok(queue.into());
         }
-        lock(&self.shared().state).last_queue.clone().ok_or_else(|| {
-            Error::amqp(
-                404,
-                "NOT_FOUND - no previously declared queue".to_string(),
-            )
-        })
+        lock(&self.shared().state)
+            .last_queue
+            .clone()
+            .ok_or_else(|| Error::amqp(404, "NOT_FOUND - no previously declared queue".to_string()))
     }
 
     /// The queue `name` (after Q6), checked for exclusivity (Q3).
@@ -852,10 +860,7 @@ impl Channel {
             }
             let (name, server_named) = if queue.is_empty() {
                 if options.passive {
-                    return Err(Error::amqp(
-                        404,
-                        "NOT_FOUND - no previously declared queue",
-                    ));
+                    return Err(Error::amqp(404, "NOT_FOUND - no previously declared queue"));
                 }
                 (broker.server_name("amq.gen-"), true)
             } else {
@@ -979,7 +984,10 @@ impl Channel {
                 if options.if_unused && consumers > 0 {
                     return Err(Error::amqp(
                         406,
-                        format!("PRECONDITION_FAILED - queue '{}' in vhost '/' in use", q.name),
+                        format!(
+                            "PRECONDITION_FAILED - queue '{}' in vhost '/' in use",
+                            q.name
+                        ),
                     ));
                 }
                 if options.if_empty && ready > 0 {
@@ -995,210 +1003,6 @@ impl Channel {
             })?;
             Ok(count_u32(deleted))
         })
-    }
-
-    // ----- publishing -----
-
-    /// Publishes a message (SEMANTICS P1-P5): routes it without a lock and enqueues it, one
-    /// shared copy, in every queue it reaches.
-    ///
-    /// # Errors
-    ///
-    /// The message comes back in the [`PublishError`] (F4), nothing routed: 404 for a missing
-    /// exchange, 403 for an internal one, 406 for a body over the size limit (N4), an invalid
-    /// `expiration` or a `CC`/`BCC` that is not an array, or a `reply_to` of
-    /// `amq.rabbitmq.reply-to` without a reply consumer on this channel (R2); 540 for
-    /// `immediate`; local errors for names over 255 bytes or a closed channel.
-    pub fn basic_publish(
-        &self,
-        exchange: &str,
-        routing_key: &str,
-        options: BasicPublishOptions,
-        body: impl Into<Bytes>,
-        properties: BasicProperties,
-    ) -> Result<Publish, PublishError> {
-        let body = body.into();
-        let route = match self.publish_checked(exchange, routing_key, options, &body, &properties) {
-            Ok(route) => route,
-            Err(error) => {
-                return Err(PublishError {
-                    error,
-                    body,
-                    properties: Box::new(properties),
-                })
-            }
-        };
-        let broker = self.broker();
-        let guard = pin();
-        let start = if exchange.is_empty() {
-            None
-        } else {
-            match broker.registry.exchange(exchange, &guard) {
-                Some(x) if x.internal => {
-                    let error = self.shared().fail(Error::amqp(
-                        403,
-                        format!(
-                            "ACCESS_REFUSED - cannot publish to internal exchange '{exchange}' in vhost '/'"
-                        ),
-                    ));
-                    return Err(PublishError {
-                        error,
-                        body,
-                        properties: Box::new(properties),
-                    });
-                }
-                Some(x) => Some(x),
-                None => {
-                    let error = self.shared().fail(Error::amqp(
-                        404,
-                        format!("NOT_FOUND - no exchange '{exchange}' in vhost '/'"),
-                    ));
-                    return Err(PublishError {
-                        error,
-                        body,
-                        properties: Box::new(properties),
-                    });
-                }
-            }
-        };
-        Ok(self.deliver(start, exchange, routing_key, options, body, properties, route, &guard))
-    }
-
-    /// The checks of `basic_publish` and the route, or the error (scope applied).
-    fn publish_checked(
-        &self,
-        exchange: &str,
-        routing_key: &str,
-        options: BasicPublishOptions,
-        body: &Bytes,
-        properties: &BasicProperties,
-    ) -> Result<Route, Error> {
-        let shared = self.shared();
-        shared.check_open()?;
-        check_input(exchange, Input::Exchange)?;
-        check_input(routing_key, Input::RoutingKey)?;
-        let checked = (|| {
-            properties.check()?;
-            if options.immediate {
-                return Err(Error::amqp(
-                    540,
-                    "NOT_IMPLEMENTED - immediate=true",
-                ));
-            }
-            let max = shared.broker().options.max_message_size;
-            if body.len() > max {
-                return Err(Error::amqp(
-                    406,
-                    format!(
-                        "PRECONDITION_FAILED - message size {} is larger than configured max size {max}",
-                        body.len()
-                    ),
-                ));
-            }
-            let keys = routing_keys(routing_key, properties.headers.as_ref())?;
-            let reply_token = if properties.reply_to.as_deref() == Some(REPLY_TO) {
-                let token = lock(&shared.state).reply_token.clone();
-                match token {
-                    Some(t) => Some(t),
-                    None => {
-                        return Err(Error::amqp(
-                            406,
-                            "PRECONDITION_FAILED - fast reply consumer does not exist",
-                        ))
-                    }
-                }
-            } else {
-                None
-            };
-            Ok((keys.count(), reply_token))
-        })();
-        let (_, reply_token) = checked.map_err(|e| shared.fail(e))?;
-        Ok(Route { reply_token })
-    }
-
-    /// Routes and enqueues a checked publish.
-    #[allow(clippy::too_many_arguments)]
-    fn deliver<'g>(
-        &self,
-        start: Option<&'g Arc<ExchangeRec>>,
-        exchange: &str,
-        routing_key: &str,
-        options: BasicPublishOptions,
-        body: Bytes,
-        mut properties: BasicProperties,
-        route: Route,
-        guard: &'g crate::sync::Guard,
-    ) -> Publish {
-        let broker = self.broker();
-        let reg = &broker.registry;
-        let mut targets: SmallVec<[&Arc<QueueRec>; 8]> = SmallVec::new();
-        let mut direct: SmallVec<[Arc<ConsumerShared>; 1]> = SmallVec::new();
-        // A direct reply-to address counts as routed even when its requester is gone
-        // (SEMANTICS R2): the reply is then dropped.
-        let mut reply_address = false;
-        match start {
-            Some(x) => reg.route(x, routing_key, properties.headers.as_ref(), guard, &mut targets),
-            None => {
-                // The default exchange: every queue by its name (SEMANTICS E2), for every key
-                // (P4).
-                let keys = routing_keys(routing_key, properties.headers.as_ref())
-                    .expect("checked by publish_checked");
-                for key in keys {
-                    if let Some(token) = key.strip_prefix(REPLY_TO_PREFIX) {
-                        reply_address = true;
-                        if let Some(c) = broker.reply_to.get(token.as_bytes(), guard) {
-                            direct.push(c.clone());
-                        }
-                        continue;
-                    }
-                    if let Some(q) = reg.queue(key, guard) {
-                        if !targets.iter().any(|t| t.id == q.id) {
-                            targets.push(q);
-                        }
-                    }
-                }
-            }
-        }
-        if targets.is_empty() && !reply_address {
-            if options.mandatory {
-                let ret = Return {
-                    reply_code: 312,
-                    reply_text: "NO_ROUTE",
-                    exchange: exchange.to_string(),
-                    routing_key: routing_key.to_string(),
-                    properties,
-                    body,
-                };
-                self.shared().return_message(&ret);
-                return Publish::Returned(Box::new(ret));
-            }
-            broker.stats.unroutable.fetch_add(1, Relaxed);
-            return Publish::Unroutable;
-        }
-        if let Some(token) = route.reply_token {
-            properties.reply_to = Some(format!("{REPLY_TO_PREFIX}{token}"));
-        }
-        if let Some(h) = properties.headers.as_mut() {
-            // SEMANTICS P4: BCC is removed before delivery.
-            h.remove("BCC");
-        }
-        let msg: Msg = Arc::new(MessageData {
-            exchange: exchange.into(),
-            routing_key: routing_key.into(),
-            properties,
-            body,
-        });
-        let mut queues = 0;
-        for q in targets {
-            if q.q.enqueue(msg.clone()).is_ok() {
-                queues += 1;
-            }
-        }
-        for c in direct {
-            c.deliver_direct(msg.clone());
-            queues += 1;
-        }
-        Publish::Routed { queues }
     }
 
     /// Sets the handler of returned messages (`basic.return`, SEMANTICS P2). It runs on the
@@ -1425,7 +1229,11 @@ impl Channel {
     ///
     /// 406 "unknown delivery tag" for a tag never issued or already settled (A3), which closes
     /// the channel; a stale tag (A8) is `Ok(Settled::Stale)`.
-    pub fn basic_ack(&self, delivery_tag: DeliveryTag, options: BasicAckOptions) -> Result<Settled, Error> {
+    pub fn basic_ack(
+        &self,
+        delivery_tag: DeliveryTag,
+        options: BasicAckOptions,
+    ) -> Result<Settled, Error> {
         self.shared()
             .settle(delivery_tag.get(), options.multiple, How::Ack)
     }
@@ -1436,7 +1244,11 @@ impl Channel {
     /// # Errors
     ///
     /// As [`basic_ack`](Self::basic_ack).
-    pub fn basic_nack(&self, delivery_tag: DeliveryTag, options: BasicNackOptions) -> Result<Settled, Error> {
+    pub fn basic_nack(
+        &self,
+        delivery_tag: DeliveryTag,
+        options: BasicNackOptions,
+    ) -> Result<Settled, Error> {
         self.shared().settle(
             delivery_tag.get(),
             options.multiple,
@@ -1449,7 +1261,11 @@ impl Channel {
     /// # Errors
     ///
     /// As [`basic_ack`](Self::basic_ack).
-    pub fn basic_reject(&self, delivery_tag: DeliveryTag, options: BasicRejectOptions) -> Result<Settled, Error> {
+    pub fn basic_reject(
+        &self,
+        delivery_tag: DeliveryTag,
+        options: BasicRejectOptions,
+    ) -> Result<Settled, Error> {
         self.shared()
             .settle(delivery_tag.get(), false, How::reject(options.requeue))
     }
@@ -1462,10 +1278,7 @@ impl Channel {
     pub fn basic_recover(&self, requeue: bool) -> Result<(), Error> {
         self.call(|ch| {
             if !requeue {
-                return Err(Error::amqp(
-                    540,
-                    "NOT_IMPLEMENTED - requeue=false",
-                ));
+                return Err(Error::amqp(540, "NOT_IMPLEMENTED - requeue=false"));
             }
             let shared = ch.shared();
             let taken = {
@@ -1490,11 +1303,6 @@ impl Channel {
     pub fn connection(&self) -> &Connection {
         &self.handle._conn
     }
-}
-
-/// What the checks of a publish found that routing needs.
-struct Route {
-    reply_token: Option<Arc<str>>,
 }
 
 impl ChannelShared {

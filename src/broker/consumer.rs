@@ -224,9 +224,12 @@ impl Delivery {
         consumer_tag: Option<Arc<str>>,
     ) -> Delivery {
         let with_count = (entry.failed > 0).then(|| {
-            let mut props = entry.msg.properties.clone();
+            let mut props = entry.msg.properties().clone();
             let headers = props.headers.get_or_insert_with(Default::default);
-            headers.insert("x-delivery-count", FieldValue::from(i64::from(entry.failed)));
+            headers.insert(
+                "x-delivery-count",
+                FieldValue::from(i64::from(entry.failed)),
+            );
             Box::new(props)
         });
         Delivery {
@@ -253,20 +256,21 @@ impl Delivery {
 
     /// The exchange it was published to (`""` for the default exchange).
     pub fn exchange(&self) -> &str {
-        &self.msg.exchange
+        self.msg.exchange()
     }
 
     /// The routing key it was published with.
     pub fn routing_key(&self) -> &str {
-        &self.msg.routing_key
+        self.msg.routing_key()
     }
 
     /// Its properties, as published (SEMANTICS P3), without `BCC` (P4), with
     /// `x-delivery-count` when it failed before (A10).
     pub fn properties(&self) -> &BasicProperties {
-        self.with_count
-            .as_deref()
-            .unwrap_or(&self.msg.properties)
+        match self.with_count.as_deref() {
+            Some(p) => p,
+            None => self.msg.properties(),
+        }
     }
 
     /// The body.
@@ -511,7 +515,9 @@ impl Drop for Consumer {
 
 impl fmt::Debug for Consumer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Consumer").field("tag", &self.tag()).finish()
+        f.debug_struct("Consumer")
+            .field("tag", &self.tag())
+            .finish()
     }
 }
 

@@ -31,21 +31,20 @@ mod explain;
 mod names;
 mod options;
 pub(crate) mod properties;
+mod publish;
 mod registry;
 mod rpc;
 
-pub use channel::{
-    Channel, GetMessage, Publish, PublishError, QueueDeclareOk, Return, Settled,
-};
+pub use channel::{Channel, GetMessage, Publish, PublishError, QueueDeclareOk, Return, Settled};
 pub use connection::Connection;
 pub use consumer::{Consumer, Delivery, Iter};
+pub use explain::{Explain, Hop, HopTarget};
 pub use options::{
     BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicNackOptions, BasicPublishOptions,
     BasicQosOptions, BasicRejectOptions, ExchangeDeclareOptions, ExchangeDeleteOptions,
     QueueDeclareOptions, QueueDeleteOptions,
 };
 pub use properties::BasicProperties;
-pub use explain::{Explain, Hop, HopTarget};
 pub use rpc::{RpcCancel, RpcClient};
 
 use crate::clock::Clock;

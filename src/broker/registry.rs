@@ -29,10 +29,46 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 /// (SEMANTICS P5). The body inside is itself shared, never copied.
 #[derive(Debug)]
 pub(crate) struct MessageData {
-    pub(crate) exchange: Box<str>,
-    pub(crate) routing_key: Box<str>,
-    pub(crate) properties: BasicProperties,
+    /// The exchange published to; `None` for the default exchange.
+    exchange: Option<Arc<str>>,
+    /// The routing key's bytes (valid UTF-8), inline when short: no allocation of its own.
+    routing_key: SmallVec<[u8; 32]>,
+    /// `None` when no property is set (most of the time in benchmarks; the struct is large).
+    properties: Option<Box<BasicProperties>>,
     pub(crate) body: Bytes,
+}
+
+impl MessageData {
+    /// A message; `properties` is `None` when no property is set.
+    pub(crate) fn new(
+        exchange: Option<Arc<str>>,
+        routing_key: &str,
+        properties: Option<Box<BasicProperties>>,
+        body: Bytes,
+    ) -> MessageData {
+        MessageData {
+            exchange,
+            routing_key: SmallVec::from_slice(routing_key.as_bytes()),
+            properties,
+            body,
+        }
+    }
+
+    /// Its properties.
+    pub(crate) fn properties(&self) -> &BasicProperties {
+        self.properties.as_deref().unwrap_or(&BasicProperties::EMPTY)
+    }
+
+    /// The exchange it was published to (`""` for the default exchange).
+    pub(crate) fn exchange(&self) -> &str {
+        self.exchange.as_deref().unwrap_or("")
+    }
+
+    /// The routing key it was published with.
+    pub(crate) fn routing_key(&self) -> &str {
+        // Copied from a `&str`, so this never falls back.
+        std::str::from_utf8(&self.routing_key).unwrap_or_default()
+    }
 }
 
 /// The message handle queues store.
@@ -187,7 +223,11 @@ impl Registry {
 
     /// The exchange `name`, valid while `guard` is pinned.
     #[inline]
-    pub(crate) fn exchange<'g>(&self, name: &str, guard: &'g Guard) -> Option<&'g Arc<ExchangeRec>> {
+    pub(crate) fn exchange<'g>(
+        &self,
+        name: &str,
+        guard: &'g Guard,
+    ) -> Option<&'g Arc<ExchangeRec>> {
         self.exchanges.get(name.as_bytes(), guard)
     }
 
@@ -620,12 +660,20 @@ impl Registry {
     }
 
     /// The exchange with `id`, valid while `guard` is pinned.
-    pub(crate) fn exchange_by_id<'g>(&self, id: u64, guard: &'g Guard) -> Option<&'g Arc<ExchangeRec>> {
+    pub(crate) fn exchange_by_id<'g>(
+        &self,
+        id: u64,
+        guard: &'g Guard,
+    ) -> Option<&'g Arc<ExchangeRec>> {
         self.exchange_ids.get(&id_key(id), guard)
     }
 
     /// The queue with `id`, valid while `guard` is pinned.
-    pub(crate) fn queue_by_id_pinned<'g>(&self, id: u64, guard: &'g Guard) -> Option<&'g Arc<QueueRec>> {
+    pub(crate) fn queue_by_id_pinned<'g>(
+        &self,
+        id: u64,
+        guard: &'g Guard,
+    ) -> Option<&'g Arc<QueueRec>> {
         self.queue_ids.get(&id_key(id), guard)
     }
 }

@@ -1,0 +1,258 @@
+//! `basic_publish`: checks, the lock-free route, and the enqueue of one shared message.
+//!
+//! The path takes no lock until it enqueues (each target queue's own short lock) and, for up
+//! to eight target queues, allocates one thing: the shared message (its routing key inline when
+//! short). Checks come first, so a failed publish routes nothing and hands the message back
+//! (SEMANTICS P1, F4).
+
+use super::channel::{lock_state_reply_token, Publish, PublishError, Return};
+use super::consumer::ConsumerShared;
+use super::registry::{ExchangeRec, MessageData, Msg, QueueRec};
+use super::{BasicProperties, BasicPublishOptions, Channel, REPLY_TO, REPLY_TO_PREFIX};
+use crate::error::{Error, Input};
+use crate::route::routing_keys;
+use crate::sync::{pin, Guard};
+use crate::topic::check_len;
+use bytes::Bytes;
+use smallvec::SmallVec;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+/// Where a publish goes.
+struct Targets<'g> {
+    queues: SmallVec<[&'g Arc<QueueRec>; 8]>,
+    /// Direct reply-to consumers (SEMANTICS R2).
+    direct: SmallVec<[Arc<ConsumerShared>; 1]>,
+    /// Whether a key named a direct reply-to address (routed even if its requester is gone).
+    reply_address: bool,
+}
+
+impl Channel {
+    /// Publishes a message (SEMANTICS P1-P5): routes it without a lock and enqueues it, one
+    /// shared copy, in every queue it reaches.
+    ///
+    /// # Errors
+    ///
+    /// The message comes back in the [`PublishError`] (F4), nothing routed: 404 for a missing
+    /// exchange, 403 for an internal one, 406 for a body over the size limit (N4), an invalid
+    /// `expiration` or a `CC`/`BCC` that is not an array, or a `reply_to` of
+    /// `amq.rabbitmq.reply-to` without a reply consumer on this channel (R2); 540 for
+    /// `immediate`; local errors for names over 255 bytes or a closed channel.
+    pub fn basic_publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        options: BasicPublishOptions,
+        body: impl Into<Bytes>,
+        properties: BasicProperties,
+    ) -> Result<Publish, PublishError> {
+        let body = body.into();
+        // From here on the (large) properties travel as a pointer, or as nothing when none is
+        // set: the path copies no 300-byte struct.
+        let props = (!properties.is_empty()).then(|| Box::new(properties));
+        let give_back = |error, body, props: Option<Box<BasicProperties>>| PublishError {
+            error,
+            body,
+            properties: props.unwrap_or_else(|| Box::new(BasicProperties::EMPTY)),
+        };
+        let shown = props.as_deref().unwrap_or(&BasicProperties::EMPTY);
+        let reply_token = match self.check_publish(exchange, routing_key, options, &body, shown) {
+            Ok(token) => token,
+            Err(e) => return Err(give_back(e, body, props)),
+        };
+        let guard = pin();
+        let start = match self.start_exchange(exchange, &guard) {
+            Ok(start) => start,
+            Err(e) => return Err(give_back(self.shared().fail(e), body, props)),
+        };
+        let headers = props.as_ref().and_then(|p| p.headers.as_ref());
+        let targets = self.targets(start, routing_key, headers, &guard);
+        if targets.queues.is_empty() && !targets.reply_address {
+            let props = props.map_or(BasicProperties::EMPTY, |p| *p);
+            return Ok(self.unroutable(exchange, routing_key, options, body, props));
+        }
+        let exchange = start.map(|x| x.name.clone());
+        Ok(self.enqueue(exchange, routing_key, body, props, reply_token, targets))
+    }
+
+    /// The checks before routing (SEMANTICS N1, N4, P1, P3, P4, R2); returns the channel's
+    /// direct reply-to token when `reply_to` asks for it.
+    fn check_publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        options: BasicPublishOptions,
+        body: &Bytes,
+        properties: &BasicProperties,
+    ) -> Result<Option<Arc<str>>, Error> {
+        let shared = self.shared();
+        shared.check_open()?;
+        check_len(exchange, Input::Exchange)?;
+        check_len(routing_key, Input::RoutingKey)?;
+        let empty = properties.is_empty();
+        let amqp = (|| {
+            if !empty {
+                properties.check()?;
+            }
+            if options.immediate {
+                return Err(Error::amqp(540, "NOT_IMPLEMENTED - immediate=true"));
+            }
+            let max = shared.broker().options.max_message_size;
+            if body.len() > max {
+                return Err(Error::amqp(
+                    406,
+                    format!(
+                        "PRECONDITION_FAILED - message size {} is larger than configured max size {max}",
+                        body.len()
+                    ),
+                ));
+            }
+            if empty {
+                return Ok(None);
+            }
+            if properties.headers.is_some() {
+                // Checks every CC / BCC key (SEMANTICS P4); without headers there are none.
+                routing_keys(routing_key, properties.headers.as_ref())?;
+            }
+            if properties.reply_to.as_deref() != Some(REPLY_TO) {
+                return Ok(None);
+            }
+            match lock_state_reply_token(shared) {
+                Some(token) => Ok(Some(token)),
+                None => Err(Error::amqp(
+                    406,
+                    "PRECONDITION_FAILED - fast reply consumer does not exist",
+                )),
+            }
+        })();
+        amqp.map_err(|e| shared.fail(e))
+    }
+
+    /// The exchange a publish starts at: `None` for the default exchange; 404 or 403.
+    fn start_exchange<'g>(
+        &self,
+        exchange: &str,
+        guard: &'g Guard,
+    ) -> Result<Option<&'g Arc<ExchangeRec>>, Error> {
+        if exchange.is_empty() {
+            return Ok(None);
+        }
+        match self.shared().broker().registry.exchange(exchange, guard) {
+            Some(x) if x.internal => Err(Error::amqp(
+                403,
+                format!(
+                    "ACCESS_REFUSED - cannot publish to internal exchange '{exchange}' in vhost '/'"
+                ),
+            )),
+            Some(x) => Ok(Some(x)),
+            None => Err(Error::amqp(
+                404,
+                format!("NOT_FOUND - no exchange '{exchange}' in vhost '/'"),
+            )),
+        }
+    }
+
+    /// Routes a checked publish: lock-free reads only.
+    fn targets<'g>(
+        &self,
+        start: Option<&'g Arc<ExchangeRec>>,
+        routing_key: &str,
+        headers: Option<&crate::message::FieldTable>,
+        guard: &'g Guard,
+    ) -> Targets<'g> {
+        let broker = self.shared().broker();
+        let reg = &broker.registry;
+        let mut t = Targets {
+            queues: SmallVec::new(),
+            direct: SmallVec::new(),
+            reply_address: false,
+        };
+        if let Some(x) = start {
+            reg.route(x, routing_key, headers, guard, &mut t.queues);
+            return t;
+        }
+        // The default exchange: every queue by its name (SEMANTICS E2), for every key (P4).
+        let mut by_name = |key: &str| {
+            if let Some(token) = key.strip_prefix(REPLY_TO_PREFIX) {
+                t.reply_address = true;
+                if let Some(c) = broker.reply_to.get(token.as_bytes(), guard) {
+                    t.direct.push(c.clone());
+                }
+            } else if let Some(q) = reg.queue(key, guard) {
+                if !t.queues.iter().any(|have| have.id == q.id) {
+                    t.queues.push(q);
+                }
+            }
+        };
+        if headers.is_none() {
+            by_name(routing_key);
+        } else if let Ok(keys) = routing_keys(routing_key, headers) {
+            // Checked by `check_publish`, so this never skips.
+            keys.for_each(by_name);
+        }
+        t
+    }
+
+    /// No queue takes the message (SEMANTICS P2): returned if mandatory, else dropped and
+    /// counted.
+    fn unroutable(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        options: BasicPublishOptions,
+        body: Bytes,
+        properties: BasicProperties,
+    ) -> Publish {
+        if !options.mandatory {
+            self.shared()
+                .broker()
+                .stats
+                .unroutable
+                .fetch_add(1, Relaxed);
+            return Publish::Unroutable;
+        }
+        let ret = Return {
+            reply_code: 312,
+            reply_text: "NO_ROUTE",
+            exchange: exchange.to_string(),
+            routing_key: routing_key.to_string(),
+            properties,
+            body,
+        };
+        self.shared().return_message(&ret);
+        Publish::Returned(Box::new(ret))
+    }
+
+    /// Enqueues one shared message in every target (SEMANTICS P5).
+    fn enqueue(
+        &self,
+        exchange: Option<Arc<str>>,
+        routing_key: &str,
+        body: Bytes,
+        mut props: Option<Box<BasicProperties>>,
+        reply_token: Option<Arc<str>>,
+        targets: Targets<'_>,
+    ) -> Publish {
+        if let Some(p) = props.as_mut() {
+            if let Some(token) = reply_token {
+                p.reply_to = Some(format!("{REPLY_TO_PREFIX}{token}"));
+            }
+            if let Some(h) = p.headers.as_mut() {
+                // SEMANTICS P4: BCC is removed before delivery.
+                h.remove("BCC");
+            }
+        }
+        let msg: Msg = Arc::new(MessageData::new(exchange, routing_key, props, body));
+        let mut queues = 0;
+        for q in targets.queues {
+            if q.q.enqueue(msg.clone()).is_ok() {
+                queues += 1;
+            }
+        }
+        for c in targets.direct {
+            c.deliver_direct(msg.clone());
+            queues += 1;
+        }
+        Publish::Routed { queues }
+    }
+}
