@@ -1119,6 +1119,16 @@ impl Channel {
                 ),
             });
         }
+        if c.ended.load(Relaxed) {
+            // The channel closed between the registration above and `add_consumer`: its close
+            // ended the consumer before the queue had it, so take it off the queue here. (The
+            // queue's lock orders the two: either the close's removal found it, or this load
+            // sees the flag the close set before taking that lock.)
+            if q.q.remove_consumer(c.id) == Some(0) && q.auto_delete {
+                broker.auto_delete_queue(&q);
+            }
+            return Err(shared.closed_error());
+        }
         Ok((c, rx))
     }
 

@@ -57,7 +57,10 @@ fn stream_scenario(rt: tokio::runtime::Runtime) {
     // The stream ends after the consumer is cancelled.
     consumer.cancel().unwrap();
     let end = rt.block_on(async { next(&mut consumer).await });
-    assert_eq!(end.unwrap().unwrap_err().kind(), ErrorKind::ConsumerCancelled);
+    assert_eq!(
+        end.unwrap().unwrap_err().kind(),
+        ErrorKind::ConsumerCancelled
+    );
     assert!(rt.block_on(async { next(&mut consumer).await }).is_none());
 }
 
@@ -139,8 +142,8 @@ fn r3_rpc_client_matches_replies_by_correlation_id() {
         .unwrap();
     assert_eq!(reply.body(), b"yx");
     assert_eq!(client.unknown_replies(), 1);
-    let mut direct = RpcClient::with_direct_reply_to(&broker.connect().create_channel().unwrap())
-        .unwrap();
+    let mut direct =
+        RpcClient::with_direct_reply_to(&broker.connect().create_channel().unwrap()).unwrap();
     for _ in 0..9 {
         let reply = direct
             .call("", "rpc_queue", "direct", Duration::from_secs(10))
@@ -204,7 +207,8 @@ fn explain_reports_hops_alternates_and_reasons_without_side_effects() {
     ch.queue_bind("a", "logs", "kern.*", &no_args()).unwrap();
     ch.queue_bind("a", "logs", "*.crit", &no_args()).unwrap();
     ch.exchange_bind("inner", "logs", "#", &no_args()).unwrap();
-    ch.queue_bind("b", "inner", "kern.crit", &no_args()).unwrap();
+    ch.queue_bind("b", "inner", "kern.crit", &no_args())
+        .unwrap();
     ch.queue_bind("unrouted", "ae", "", &no_args()).unwrap();
 
     let ex = broker.explain("logs", "kern.crit", None).unwrap();
@@ -228,7 +232,8 @@ fn explain_reports_hops_alternates_and_reasons_without_side_effects() {
     assert!(ex.queues.is_empty());
     assert!(ex.unroutable.is_some(), "{ex}");
 
-    ch.exchange_unbind("inner", "logs", "#", &no_args()).unwrap();
+    ch.exchange_unbind("inner", "logs", "#", &no_args())
+        .unwrap();
     let ex = broker.explain("logs", "user.info", None).unwrap();
     assert_eq!(ex.queues, ["unrouted"], "{ex}");
     assert_eq!(ex.hops[0].binding_keys, None, "an alternate hop");

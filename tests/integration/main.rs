@@ -3,8 +3,12 @@
 #[path = "../model/mod.rs"]
 mod model;
 
+mod async_rpc;
+mod broker_model;
 mod cli;
+mod dispatch_acks;
 mod route;
 mod topic;
+mod topology;
+mod tutorials;
 mod workload;
-mod smoke_tmp;

@@ -1,5 +1,7 @@
 //! Naive reference models that the fast paths are checked against (STYLE 11).
 #![allow(dead_code)]
 
+pub(crate) mod broker;
+pub(crate) mod broker_ops;
 pub(crate) mod route;
 pub(crate) mod topic;
