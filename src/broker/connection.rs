@@ -127,7 +127,8 @@ impl Connection {
             if let Some(cause) = &st.closed {
                 return Err(Error::closed(true, cause.clone()));
             }
-            st.channels.retain(|c| c.strong_count() > 0 && c.upgrade().is_some_and(|c| c.is_open()));
+            st.channels
+                .retain(|c| c.strong_count() > 0 && c.upgrade().is_some_and(|c| c.is_open()));
             if st.channels.len() >= usize::from(max) {
                 drop(st);
                 let err = Error::amqp(
@@ -159,7 +160,9 @@ impl Connection {
 
     /// The error that closed the connection, if an error did.
     pub fn close_reason(&self) -> Option<Error> {
-        self.shared().closed_error().and_then(|e| e.cause().cloned())
+        self.shared()
+            .closed_error()
+            .and_then(|e| e.cause().cloned())
     }
 }
 

@@ -118,7 +118,10 @@ impl Broker {
             return Ok(out);
         }
         let start = reg.exchange(exchange, &guard).ok_or_else(|| {
-            Error::amqp(404, format!("NOT_FOUND - no exchange '{exchange}' in vhost '/'"))
+            Error::amqp(
+                404,
+                format!("NOT_FOUND - no exchange '{exchange}' in vhost '/'"),
+            )
         })?;
         let mut visited = Vec::new();
         reg.walk(start, routing_key, headers, &guard, |x, alternate, dest| {
@@ -163,9 +166,7 @@ impl Broker {
                     "no binding of exchange '{exchange}' matches (and no alternate exchange took it)"
                 )
             } else {
-                format!(
-                    "the walk visited {visited:?} but reached no queue"
-                )
+                format!("the walk visited {visited:?} but reached no queue")
             });
         }
         Ok(out)

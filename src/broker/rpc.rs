@@ -140,7 +140,13 @@ impl RpcClient {
         body: impl Into<Bytes>,
         timeout: Duration,
     ) -> Result<Delivery, Error> {
-        self.call_with(exchange, routing_key, body, BasicProperties::default(), timeout)
+        self.call_with(
+            exchange,
+            routing_key,
+            body,
+            BasicProperties::default(),
+            timeout,
+        )
     }
 
     /// [`call`](Self::call) with properties; `reply_to` and `correlation_id` are set by the

@@ -203,7 +203,10 @@ mod tests {
         assert!(!c.try_take());
         assert!(c.set_limit(2));
         assert!(c.try_take());
-        assert!(!c.set_limit(1), "lowering takes nothing back and wakes nobody");
+        assert!(
+            !c.set_limit(1),
+            "lowering takes nothing back and wakes nobody"
+        );
         assert_eq!(c.limit(), 1);
     }
 

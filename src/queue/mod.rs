@@ -216,7 +216,12 @@ impl<M> Queue<M> {
         if st.deleted {
             return;
         }
-        let parked: Vec<_> = st.consumers.iter().filter(|c| c.parked()).cloned().collect();
+        let parked: Vec<_> = st
+            .consumers
+            .iter()
+            .filter(|c| c.parked())
+            .cloned()
+            .collect();
         for c in parked {
             c.set_parked(false);
             st.ring.join(c);
