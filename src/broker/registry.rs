@@ -56,7 +56,9 @@ impl MessageData {
 
     /// Its properties.
     pub(crate) fn properties(&self) -> &BasicProperties {
-        self.properties.as_deref().unwrap_or(&BasicProperties::EMPTY)
+        self.properties
+            .as_deref()
+            .unwrap_or(&BasicProperties::EMPTY)
     }
 
     /// The exchange it was published to (`""` for the default exchange).
