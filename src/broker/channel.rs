@@ -381,8 +381,10 @@ impl ChannelShared {
         };
         c.end(why);
         let n = count_u32(lost.len());
-        requeue_lost(lost, loss);
-        self.credit_returned(n);
+        // The ended consumer's own credit no longer matters, but its count stays exact.
+        c.credit.give_back(n);
+        let back = lost.into_iter().map(|u| lost_entry(u, loss)).collect();
+        self.return_and_requeue(SmallVec::new(), n, back);
     }
 
     /// Consumer timeouts (SEMANTICS A9): ends every manual-ack consumer whose oldest unacked
@@ -417,21 +419,9 @@ impl ChannelShared {
         }
     }
 
-    /// `n` deliveries that held channel credit were settled: wakes the channel's consumers'
-    /// queues if that made room (see [`crate::dispatch`]).
-    fn credit_returned(&self, n: u32) {
-        if self.credit.give_back(n) {
-            self.wake_all();
-        }
-    }
-
+    /// Wakes every queue of the channel's consumers (its global prefetch was raised).
     fn wake_all(&self) {
-        let queues: Vec<Arc<Queue<Msg>>> = lock(&self.state)
-            .consumers
-            .values()
-            .filter_map(|c| c.queue.as_ref().map(|q| q.q.clone()))
-            .collect();
-        for q in queues {
+        for q in self.consumer_queues() {
             q.wake_all();
         }
     }
@@ -479,15 +469,67 @@ impl ChannelShared {
             entry.redelivered = true;
             requeue.push((u.queue, entry));
         }
-        requeue_grouped(requeue);
-        for c in credit {
+        self.return_and_requeue(credit, with_credit, requeue);
+    }
+
+    /// Gives settled deliveries' credit back (one unit per consumer in `credit`, and
+    /// `with_credit` units of the channel's), then puts `back` in their queues and dispatches
+    /// each queue touched once. Credit comes first, as in RabbitMQ (SEMANTICS D1, A5): a
+    /// consumer that frees its credit and sees its message requeued is not passed over for
+    /// lack of it.
+    fn return_and_requeue(
+        &self,
+        credit: SmallVec<[Arc<ConsumerShared>; 4]>,
+        with_credit: u32,
+        back: Vec<(Arc<Queue<Msg>>, Entry<Msg>)>,
+    ) {
+        type Plan = (Arc<Queue<Msg>>, Vec<Entry<Msg>>, SmallVec<[u64; 2]>);
+        let mut plan: SmallVec<[Plan; 2]> = SmallVec::new();
+        fn slot<'p>(plan: &'p mut SmallVec<[Plan; 2]>, q: &Arc<Queue<Msg>>) -> &'p mut Plan {
+            let at = match plan.iter().position(|(pq, _, _)| Arc::ptr_eq(pq, q)) {
+                Some(at) => at,
+                None => {
+                    plan.push((q.clone(), Vec::new(), SmallVec::new()));
+                    plan.len() - 1
+                }
+            };
+            &mut plan[at]
+        }
+        for c in &credit {
             if c.credit.give_back(1) {
-                if let Some(q) = &c.queue {
-                    q.q.wake(c.id);
+                if let Some(rec) = &c.queue {
+                    slot(&mut plan, &rec.q).2.push(c.id);
                 }
             }
         }
-        self.credit_returned(with_credit);
+        let channel_crossed = self.credit.give_back(with_credit);
+        for (q, entry) in back {
+            slot(&mut plan, &q).1.push(entry);
+        }
+        for (q, entries, woken) in &mut plan {
+            q.requeue_and_wake(std::mem::take(entries), woken, channel_crossed);
+        }
+        if channel_crossed {
+            // The channel's other queues may have parked consumers waiting for this credit.
+            for q in self.consumer_queues() {
+                if !plan.iter().any(|(pq, _, _)| Arc::ptr_eq(pq, &q)) {
+                    q.wake_all();
+                }
+            }
+        }
+    }
+
+    /// The queues of this channel's consumers, each once.
+    fn consumer_queues(&self) -> Vec<Arc<Queue<Msg>>> {
+        let mut queues: Vec<Arc<Queue<Msg>>> = Vec::new();
+        for c in lock(&self.state).consumers.values() {
+            if let Some(rec) = &c.queue {
+                if !queues.iter().any(|q| Arc::ptr_eq(q, &rec.q)) {
+                    queues.push(rec.q.clone());
+                }
+            }
+        }
+        queues
     }
 
     pub(crate) fn return_message(&self, ret: &Return) {
@@ -521,7 +563,15 @@ fn collect(st: &mut ChanState, tag: u64, multiple: bool) -> Result<Vec<Unacked>,
         if !multiple {
             return Err(Found::Unknown);
         }
-        let all = take_slots(st, |_| true);
+        // Everything, stale tags included: a later settle of any of them is unknown (A3).
+        let mut all = Vec::new();
+        for slot in st.slots.iter_mut() {
+            if let Slot::Open(u) = std::mem::replace(slot, Slot::Done) {
+                all.push(u);
+            }
+        }
+        st.stale.clear();
+        trim(st);
         return Ok(all);
     }
     if tag < st.base || tag >= st.base + to_u64(st.slots.len()) {
@@ -542,7 +592,14 @@ fn collect(st: &mut ChanState, tag: u64, multiple: bool) -> Result<Vec<Unacked>,
         Slot::Done => return Err(Found::Unknown),
     }
     let mut taken = Vec::new();
-    let from = if multiple { 0 } else { at };
+    let from = if multiple {
+        // A `multiple` settle consumes the stale tags it covers (SEMANTICS A8): a later settle
+        // of one is unknown (A3), wherever it sits.
+        st.stale.retain(|&t| t > tag);
+        0
+    } else {
+        at
+    };
     for i in from..=at {
         if let Slot::Open(_) = st.slots[i] {
             if let Slot::Open(u) = std::mem::replace(&mut st.slots[i], Slot::Done) {
@@ -556,7 +613,8 @@ fn collect(st: &mut ChanState, tag: u64, multiple: bool) -> Result<Vec<Unacked>,
     Ok(taken)
 }
 
-/// Takes every open slot `which` selects, leaving it stale (engine take-back) or done (all).
+/// Takes every open slot `which` selects for the engine (a lost or timed-out consumer),
+/// leaving it stale (SEMANTICS A8).
 fn take_slots(st: &mut ChanState, mut which: impl FnMut(&Unacked) -> bool) -> Vec<Unacked> {
     let mut taken = Vec::new();
     for slot in st.slots.iter_mut() {
@@ -588,19 +646,20 @@ fn trim(st: &mut ChanState) {
     }
 }
 
-/// Puts lost deliveries back (SEMANTICS A7, A9): `redelivered`, counted.
-fn requeue_lost(lost: Vec<Unacked>, loss: Loss) {
-    let mut back = Vec::with_capacity(lost.len());
-    for u in lost {
-        let mut entry = u.entry;
-        entry.redelivered = true;
-        match loss {
-            Loss::Lost => entry.failed += 1,
-            Loss::Returned => entry.returned += 1,
-        }
-        back.push((u.queue, entry));
+/// A lost delivery's entry, marked for its return (SEMANTICS A7, A9): `redelivered`, counted.
+fn lost_entry(u: Unacked, loss: Loss) -> (Arc<Queue<Msg>>, Entry<Msg>) {
+    let mut entry = u.entry;
+    entry.redelivered = true;
+    match loss {
+        Loss::Lost => entry.failed += 1,
+        Loss::Returned => entry.returned += 1,
     }
-    requeue_grouped(back);
+    (u.queue, entry)
+}
+
+/// Puts lost deliveries back (SEMANTICS A7) when their channel closed: no credit to return.
+fn requeue_lost(lost: Vec<Unacked>, loss: Loss) {
+    requeue_grouped(lost.into_iter().map(|u| lost_entry(u, loss)).collect());
 }
 
 /// Requeues entries, one call per queue.
@@ -1293,7 +1352,17 @@ impl Channel {
             let shared = ch.shared();
             let taken = {
                 let mut st = lock(&shared.state);
-                collect(&mut st, 0, true).unwrap_or_default()
+                // Only the open deliveries: a recover is no settle, so stale tags stay stale (A8).
+                let mut open = Vec::new();
+                for slot in st.slots.iter_mut() {
+                    if let Slot::Open(_) = slot {
+                        if let Slot::Open(u) = std::mem::replace(slot, Slot::Done) {
+                            open.push(u);
+                        }
+                    }
+                }
+                trim(&mut st);
+                open
             };
             shared.finish(taken, How::NackRequeue);
             Ok(())

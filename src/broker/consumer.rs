@@ -172,6 +172,13 @@ impl Sink<Msg> for ConsumerShared {
         self.parked.store(parked, Relaxed);
     }
 
+    fn has_credit(&self) -> bool {
+        if self.ended.load(Relaxed) {
+            return false;
+        }
+        self.no_ack || (self.credit.has_room() && self.channel.credit.has_room())
+    }
+
     fn deliver(&self, queue: &Arc<Queue<Msg>>, entry: Entry<Msg>) -> Option<Entry<Msg>> {
         if self.no_ack {
             if !self.channel.is_open() || self.ended.load(Relaxed) {

@@ -86,6 +86,13 @@ impl Credit {
         limit != 0 && before >= limit && before - n < limit
     }
 
+    /// Whether a [`try_take`](Self::try_take) would succeed now (a snapshot: another thread
+    /// may take or give back right after).
+    pub(crate) fn has_room(&self) -> bool {
+        let limit = self.limit.load(Relaxed);
+        limit == 0 || self.used.load(Acquire) < limit
+    }
+
     /// Undoes a [`try_take`](Self::try_take) made under the queue's lock just now, by a
     /// dispatcher that parks the consumer instead (a second counter refused). Reports no
     /// crossing: the consumer is parked under the same lock, and whoever makes room later

@@ -49,6 +49,9 @@ pub(crate) trait Sink<M>: Send + Sync {
     fn parked(&self) -> bool;
     /// Sets [`parked`](Self::parked), under the queue's lock.
     fn set_parked(&self, parked: bool);
+    /// Whether [`try_take`](Self::try_take) would succeed now (nothing taken): a parked sink
+    /// rejoins the rotation only then.
+    fn has_credit(&self) -> bool;
     /// Hands `entry` over, under the queue's lock, credit already taken. A sink that can no
     /// longer take messages (its channel is closing) gives its credit back and returns the
     /// entry, which goes back to the head; the queue parks the sink.
@@ -62,6 +65,9 @@ struct State<M> {
     ready: VecDeque<Entry<M>>,
     next_seq: u64,
     ring: Ring<SinkRef<M>>,
+    /// Consumers out of the ring for lack of credit, in the order they left it: they rejoin
+    /// in that order (SEMANTICS D1).
+    parked: VecDeque<SinkRef<M>>,
     /// Every consumer, in registration order.
     consumers: Vec<SinkRef<M>>,
     /// An exclusive consumer holds the queue (SEMANTICS D7).
@@ -97,6 +103,7 @@ impl<M> Queue<M> {
                 ready: VecDeque::new(),
                 next_seq: 0,
                 ring: Ring::new(),
+                parked: VecDeque::new(),
                 consumers: Vec::new(),
                 exclusive: false,
                 deleted: false,
@@ -127,7 +134,7 @@ impl<M> Queue<M> {
         };
         if st.ready.is_empty() {
             // The common case: hand it straight to a consumer with credit.
-            if let Some(c) = pick(&mut st.ring) {
+            if let Some(c) = pick(&mut st) {
                 if let Some(back) = c.deliver(self, entry) {
                     refused(&mut st, &c, back);
                 }
@@ -141,10 +148,25 @@ impl<M> Queue<M> {
     /// Puts `entries` back at their original places (SEMANTICS A5) and dispatches. Entries of
     /// a deleted queue are dropped (SEMANTICS Q9). The caller has set their flags and counts.
     pub(crate) fn requeue(self: &Arc<Self>, entries: impl IntoIterator<Item = Entry<M>>) {
+        self.requeue_and_wake(entries, &[], false);
+    }
+
+    /// [`requeue`](Self::requeue), after first rejoining the parked consumers `woken` (whose
+    /// credit just came back), or every parked one with `all` (a channel's global credit came
+    /// back), that have credit now; then dispatches once. Credit first, as RabbitMQ does: a
+    /// consumer that settles and gets its message back is not passed over for lack of the
+    /// credit it was giving back.
+    pub(crate) fn requeue_and_wake(
+        self: &Arc<Self>,
+        entries: impl IntoIterator<Item = Entry<M>>,
+        woken: &[u64],
+        all: bool,
+    ) {
         let mut st = self.lock();
         if st.deleted {
             return;
         }
+        unpark(&mut st, |c| all || woken.contains(&c.id()));
         for entry in entries {
             // Requeues land near the front: search from there.
             let at = st.ready.partition_point(|e| e.seq < entry.seq);
@@ -187,6 +209,7 @@ impl<M> Queue<M> {
             return None;
         }
         st.ring.leave(|c| c.id() == id);
+        st.parked.retain(|c| c.id() != id);
         if st.consumers.is_empty() {
             st.exclusive = false;
         }
@@ -194,44 +217,21 @@ impl<M> Queue<M> {
     }
 
     /// After consumer `id` got credit back across "full": rejoins it at the back if it was
-    /// parked, and dispatches.
+    /// parked and has credit now, and dispatches.
+    #[cfg(test)]
     pub(crate) fn wake(self: &Arc<Self>, id: u64) {
-        let mut st = self.lock();
-        if st.deleted {
-            return;
-        }
-        if let Some(c) = st.consumers.iter().find(|c| c.id() == id) {
-            if c.parked() {
-                c.set_parked(false);
-                let c = c.clone();
-                st.ring.join(c);
-            }
-        }
-        self.dispatch(&mut st);
+        self.requeue_and_wake([], &[id], false);
     }
 
-    /// Rejoins every parked consumer (a channel's global credit returned) and dispatches.
+    /// Rejoins every parked consumer that has credit (a channel's global credit returned), in
+    /// the order they were parked, and dispatches.
     pub(crate) fn wake_all(self: &Arc<Self>) {
-        let mut st = self.lock();
-        if st.deleted {
-            return;
-        }
-        let parked: Vec<_> = st
-            .consumers
-            .iter()
-            .filter(|c| c.parked())
-            .cloned()
-            .collect();
-        for c in parked {
-            c.set_parked(false);
-            st.ring.join(c);
-        }
-        self.dispatch(&mut st);
+        self.requeue_and_wake([], &[], true);
     }
 
     fn dispatch(self: &Arc<Self>, st: &mut State<M>) {
         while !st.ready.is_empty() {
-            let Some(c) = pick(&mut st.ring) else {
+            let Some(c) = pick(st) else {
                 return;
             };
             let entry = st.ready.pop_front().expect("checked non-empty");
@@ -265,6 +265,7 @@ impl<M> Queue<M> {
         let n = st.ready.len();
         st.ready.clear();
         st.ring = Ring::new();
+        st.parked.clear();
         (n, std::mem::take(&mut st.consumers))
     }
 
@@ -284,14 +285,39 @@ impl<M> Queue<M> {
 /// A sink refused `entry`: it goes back to the head and the sink out of the rotation.
 fn refused<M>(st: &mut State<M>, sink: &SinkRef<M>, entry: Entry<M>) {
     st.ready.push_front(entry);
-    sink.set_parked(true);
     let id = sink.id();
     st.ring.leave(|c| c.id() == id);
+    if !sink.parked() {
+        sink.set_parked(true);
+        st.parked.push_back(sink.clone());
+    }
 }
 
-/// The next consumer with credit; parks the ones without.
-fn pick<M>(ring: &mut Ring<SinkRef<M>>) -> Option<SinkRef<M>> {
-    ring.pick(|c| c.try_take(), |c| c.set_parked(true))
+/// The next consumer with credit; parks the ones without, in order.
+fn pick<M>(st: &mut State<M>) -> Option<SinkRef<M>> {
+    let State { ring, parked, .. } = st;
+    ring.pick(
+        |c| c.try_take(),
+        |c| {
+            c.set_parked(true);
+            parked.push_back(c.clone());
+        },
+    )
+}
+
+/// Rejoins, in parking order, the parked consumers `which` selects that have credit now.
+fn unpark<M>(st: &mut State<M>, mut which: impl FnMut(&SinkRef<M>) -> bool) {
+    let mut i = 0;
+    while i < st.parked.len() {
+        let c = &st.parked[i];
+        if which(c) && c.has_credit() {
+            let c = st.parked.remove(i).expect("index checked");
+            c.set_parked(false);
+            st.ring.join(c);
+        } else {
+            i += 1;
+        }
+    }
 }
 
 #[cfg(all(test, not(loom)))]
@@ -319,6 +345,9 @@ mod tests {
         }
         fn set_parked(&self, parked: bool) {
             self.parked.store(parked, Relaxed)
+        }
+        fn has_credit(&self) -> bool {
+            self.credit.has_room()
         }
         fn deliver(&self, _q: &Arc<Queue<u32>>, e: Entry<u32>) -> Option<Entry<u32>> {
             self.got.lock().unwrap().push((e.seq, e.msg, e.redelivered));

@@ -22,7 +22,7 @@
 //! whose observations match is kept as a candidate; the run fails when none is left.
 
 use super::broker::{self as model, ChanId, ConsumerId, Kind, ModelError};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use warren::broker::{
     BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicNackOptions, BasicPublishOptions,
@@ -458,11 +458,6 @@ struct Harness {
     chan_ids: Vec<ChanId>,
     /// Tags each slot's channel handed out, in order (consumer deliveries and gets).
     tags: Vec<Vec<u64>>,
-    /// Tags each slot's channel settled all at once (`multiple` with tag 0, recover) and stale
-    /// tags a `multiple` settle covered: the engine reports the first stale afterwards instead
-    /// of 406 (A3), and the second stale or 406 depending on its internal layout. Engine bug,
-    /// see lead: not settled again.
-    bulk_settled: Vec<BTreeSet<u64>>,
     /// Consumer handles by model id; `None` once ended or dropped.
     consumers: Vec<Option<Consumer>>,
     /// Each consumer's model channel.
@@ -558,7 +553,6 @@ impl Harness {
             slots,
             chan_ids,
             tags: vec![Vec::new(), Vec::new()],
-            bulk_settled: vec![BTreeSet::new(), BTreeSet::new()],
             consumers: Vec::new(),
             consumer_chan: Vec::new(),
             next_tag_name: 0,
@@ -731,37 +725,6 @@ impl Harness {
         let Some(call) = self.resolve(op) else {
             return Ok(());
         };
-        // Engine bug, see lead: a tag settled by `multiple` with tag 0 or by recover is
-        // reported stale when settled again, not 406 (A3).
-        match call {
-            Call::Ack(s, t, _) | Call::Nack(s, t, ..) | Call::Reject(s, t, _)
-                if self.bulk_settled[s].contains(&t) =>
-            {
-                return Ok(());
-            }
-            _ => {}
-        }
-        if self.requeues_before_credit(&call) || self.global_rejoin(&call) {
-            return Ok(());
-        }
-        let bulk = match call {
-            Call::Ack(s, 0, true) | Call::Nack(s, 0, true, _) => {
-                let m = &self.models[0];
-                let ch = self.chan_ids[s];
-                Some((s, [m.unacked_tags(ch), m.stale_tags(ch)].concat()))
-            }
-            Call::Recover(s) => Some((s, self.models[0].unacked_tags(self.chan_ids[s]))),
-            // Engine bug, see lead: stale tags a `multiple` settle covers stay stale or not
-            // depending on where they sit in the engine's table.
-            Call::Ack(s, t, true) | Call::Nack(s, t, true, _) => {
-                let m = &self.models[0];
-                let ch = self.chan_ids[s];
-                m.unacked_tags(ch)
-                    .contains(&t)
-                    .then(|| (s, m.stale_tags(ch).into_iter().filter(|&u| u < t).collect()))
-            }
-            _ => None,
-        };
         let engine = self.run_engine(&call)?;
         let mut next: Vec<model::Broker> = Vec::new();
         let mut first: Option<Obs> = None;
@@ -787,9 +750,6 @@ impl Harness {
             ));
         }
         self.models = next;
-        if let Some((s, tags)) = bulk {
-            self.bulk_settled[s].extend(tags);
-        }
         self.after(&call, &engine);
         Ok(())
     }
@@ -833,82 +793,9 @@ impl Harness {
         }
     }
 
-    /// Engine bug, see lead: a settle that requeues (nack or reject with requeue, recover) or a
-    /// consumer loss puts the messages back and dispatches them before the settled deliveries'
-    /// credit returns, so a consumer of the channel whose credit is capped can be passed over
-    /// for another one of the same queue, and deliveries from several queues interleave
-    /// (RabbitMQ returns the credit first). Skips such calls where it could show: a capped
-    /// consumer of the channel on a queue that gets a message back, when that queue has two or
-    /// more consumers or messages go back to two or more queues.
-    fn requeues_before_credit(&self, call: &Call) -> bool {
-        let m = &self.models[0];
-        let (ch, tags): (ChanId, Vec<u64>) = match *call {
-            Call::Nack(s, t, multiple, true) => {
-                let ch = self.chan_ids[s];
-                let all = m.unacked_tags(ch);
-                let tags = match (t, multiple) {
-                    (0, true) => all,
-                    (t, true) => all.into_iter().filter(|&u| u <= t).collect(),
-                    (t, false) => vec![t],
-                };
-                (ch, tags)
-            }
-            Call::Reject(s, t, true) => (self.chan_ids[s], vec![t]),
-            Call::Recover(s) => {
-                let ch = self.chan_ids[s];
-                (ch, m.unacked_tags(ch))
-            }
-            Call::Lose(c) => {
-                let ch = self.consumer_chan[c];
-                (ch, m.unacked_tags(ch))
-            }
-            _ => return false,
-        };
-        if !m.channel_open(ch) {
-            return false;
-        }
-        let back: BTreeSet<&str> = tags
-            .iter()
-            .filter_map(|&t| m.unacked_queue(ch, t))
-            .collect();
-        m.channel_consumers(ch).into_iter().any(|c| {
-            m.credit_capped(c)
-                && m.consumer_queue(c).is_some_and(|q| {
-                    back.contains(q)
-                        && (back.len() >= 2 || m.queue_counts(q).is_some_and(|(_, n)| n >= 2))
-                })
-        })
-    }
-
-    /// Engine bug, see lead: when a channel's global credit returns (an ack, a raised global
-    /// prefetch), the engine puts every parked consumer of that channel's queues back in the
-    /// rotation in registration order, those of other channels and those still without credit
-    /// included, and a consumer whose own credit returns rejoins while the global credit is
-    /// still spent. D1 (and RabbitMQ) rejoin a consumer only once it has credit, in the order
-    /// the consumers left. Keeps a queue from having two consumers when one of them is on a
-    /// channel with a global prefetch.
-    fn global_rejoin(&self, call: &Call) -> bool {
-        let m = &self.models[0];
-        let global = |c: ConsumerId| m.channel_global(m.consumer_channel(c)) > 0;
-        match *call {
-            Call::Consume(s, q, ..) => {
-                let others = m.queue_consumers(q);
-                !others.is_empty()
-                    && (m.channel_global(self.chan_ids[s]) > 0 || others.into_iter().any(global))
-            }
-            Call::Qos(s, n, true) if n > 0 => m
-                .channel_consumers(self.chan_ids[s])
-                .into_iter()
-                .filter_map(|c| m.consumer_queue(c))
-                .any(|q| m.queue_consumers(q).len() >= 2),
-            _ => false,
-        }
-    }
-
     fn reopen(&mut self, slot: usize) {
         self.slots[slot] = self.conn.create_channel().expect("a channel opens");
         self.tags[slot].clear();
-        self.bulk_settled[slot].clear();
         for m in &mut self.models {
             self.chan_ids[slot] = m.open_channel();
         }
