@@ -34,12 +34,51 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// An unacked delivery.
 pub(crate) struct Unacked {
-    queue: Arc<Queue<Msg>>,
-    /// The consumer that holds credit for it; `None` for `basic_get`.
-    consumer: Option<Arc<ConsumerShared>>,
+    holder: Holder,
     entry: Entry<Msg>,
-    /// When it was handed over (the clock's ms), for consumer timeouts.
+    /// When it was handed over (the clock's ms), for consumer timeouts; [`UNSTAMPED`] until
+    /// the sweeper's next round when the clock is the system's.
     at_ms: u64,
+}
+
+/// The `at_ms` of a delivery registered under the system clock and not yet seen by a sweep.
+///
+/// Reading the system clock costs more than the rest of a registration, so [`ChannelShared::
+/// register`] reads only a manual clock (a load, and tests need its exact time). The sweeper
+/// stamps new deliveries on its next round with a time read under the channel's lock, so never
+/// earlier than their hand-over: a timeout fires at most one sweep period (10 ms) later than
+/// with a stamp at hand-over, never earlier.
+const UNSTAMPED: u64 = u64::MAX;
+
+/// What an unacked delivery came through, and so the queue it goes back to.
+///
+/// A consumer's delivery keeps only the consumer: its queue is the consumer's. One reference
+/// count less is taken on the publishing thread and dropped on the acking one, and the one
+/// left out is the queue's, which shares a cache line with the queue's lock.
+pub(crate) enum Holder {
+    /// A consumer, which holds credit for the delivery.
+    Consumer(Arc<ConsumerShared>),
+    /// `basic_get`: no credit; the queue it came from.
+    Get(Arc<Queue<Msg>>),
+}
+
+impl Unacked {
+    /// The consumer that holds credit for it; `None` for `basic_get`.
+    fn consumer(&self) -> Option<&Arc<ConsumerShared>> {
+        match &self.holder {
+            Holder::Consumer(c) => Some(c),
+            Holder::Get(_) => None,
+        }
+    }
+
+    /// The queue it goes back to; `None` only for a consumer without a queue (a direct
+    /// reply-to consumer, whose deliveries are never registered).
+    fn queue(&self) -> Option<Arc<Queue<Msg>>> {
+        match &self.holder {
+            Holder::Consumer(c) => c.queue.as_ref().map(|rec| rec.q.clone()),
+            Holder::Get(q) => Some(q.clone()),
+        }
+    }
 }
 
 enum Slot {
@@ -210,6 +249,13 @@ pub struct GetMessage {
 type ReturnHandler = Box<dyn FnMut(Return) + Send>;
 
 /// The channel's shared state. See the module docs.
+///
+/// Aligned to 128 bytes (a cache line pair, which x86 prefetches together) so that the
+/// reference counts of its `Arc`, which the consuming thread changes for every [`Delivery`],
+/// sit apart from the fields the publishing thread reads and writes for every delivery
+/// (`open`, `last_tag`, `credit`, `state`): otherwise each delivery moves that line between
+/// the two threads' cores.
+#[repr(align(128))]
 pub(crate) struct ChannelShared {
     pub(crate) number: u16,
     pub(crate) conn: Arc<ConnShared>,
@@ -263,15 +309,15 @@ impl ChannelShared {
         self.last_tag.fetch_add(1, Relaxed) + 1
     }
 
-    /// Registers an unacked delivery of `entry` from `queue`; returns its tag, or `None` if
-    /// the channel is closed.
-    pub(crate) fn register(
-        &self,
-        queue: &Arc<Queue<Msg>>,
-        consumer: Option<Arc<ConsumerShared>>,
-        entry: &Entry<Msg>,
-    ) -> Option<u64> {
-        let at_ms = self.broker().clock.now_ms();
+    /// Registers an unacked delivery of `entry` through `holder`; returns its tag, or `None`
+    /// if the channel is closed.
+    pub(crate) fn register(&self, holder: Holder, entry: &Entry<Msg>) -> Option<u64> {
+        let clock = &self.broker().clock;
+        let at_ms = if clock.is_manual() {
+            clock.now_ms()
+        } else {
+            UNSTAMPED
+        };
         let mut st = lock(&self.state);
         if st.closed.is_some() {
             return None;
@@ -286,8 +332,7 @@ impl ChannelShared {
             st.slots.push_back(Slot::Done);
         }
         st.slots.push_back(Slot::Open(Unacked {
-            queue: queue.clone(),
-            consumer,
+            holder,
             entry: Entry {
                 seq: entry.seq,
                 msg: entry.msg.clone(),
@@ -376,27 +421,36 @@ impl ChannelShared {
             let mut st = lock(&self.state);
             st.consumers.remove(&c.tag);
             take_slots(&mut st, |u| {
-                u.consumer.as_ref().is_some_and(|uc| Arc::ptr_eq(uc, c))
+                u.consumer().is_some_and(|uc| Arc::ptr_eq(uc, c))
             })
         };
         c.end(why);
         let n = count_u32(lost.len());
         // The ended consumer's own credit no longer matters, but its count stays exact.
         c.credit.give_back(n);
-        let back = lost.into_iter().map(|u| lost_entry(u, loss)).collect();
+        let back = lost
+            .into_iter()
+            .filter_map(|u| lost_entry(u, loss))
+            .collect();
         self.return_and_requeue(SmallVec::new(), n, back);
     }
 
     /// Consumer timeouts (SEMANTICS A9): ends every manual-ack consumer whose oldest unacked
-    /// delivery is older than its timeout at `now_ms`.
+    /// delivery is older than its timeout at `now_ms`, after stamping the deliveries
+    /// registered since the last sweep (see [`UNSTAMPED`]).
     pub(crate) fn sweep(&self, now_ms: u64) {
         let expired: Vec<Arc<ConsumerShared>> = {
-            let st = lock(&self.state);
+            let mut st = lock(&self.state);
+            let mut stamp = None;
             let mut seen: SmallVec<[u64; 8]> = SmallVec::new();
             let mut expired = Vec::new();
-            for slot in &st.slots {
+            for slot in st.slots.iter_mut() {
                 let Slot::Open(u) = slot else { continue };
-                let Some(c) = &u.consumer else { continue };
+                if u.at_ms == UNSTAMPED {
+                    // Read under the lock, so after the registration.
+                    u.at_ms = *stamp.get_or_insert_with(|| self.broker().clock.now_ms());
+                }
+                let Some(c) = u.consumer() else { continue };
                 if seen.contains(&c.id) {
                     continue;
                 }
@@ -451,23 +505,28 @@ impl ChannelShared {
     }
 
     /// Requeues or drops settled deliveries, then gives their credit back.
-    fn finish(&self, taken: Vec<Unacked>, how: How) {
+    fn finish(&self, taken: Taken, how: How) {
         let mut credit: SmallVec<[Arc<ConsumerShared>; 4]> = SmallVec::new();
         let mut with_credit = 0u32;
         let mut requeue: Vec<(Arc<Queue<Msg>>, Entry<Msg>)> = Vec::new();
         for u in taken {
-            if let Some(c) = u.consumer {
+            let queue = match how {
+                How::Ack | How::Discard => None,
+                How::NackRequeue | How::RejectRequeue => u.queue(),
+            };
+            if let Holder::Consumer(c) = u.holder {
                 with_credit += 1;
                 credit.push(c);
             }
+            let Some(queue) = queue else { continue };
             let mut entry = u.entry;
-            match how {
-                How::Ack | How::Discard => continue,
-                How::NackRequeue => entry.returned += 1,
-                How::RejectRequeue => entry.failed += 1,
+            if how == How::NackRequeue {
+                entry.returned += 1;
+            } else {
+                entry.failed += 1;
             }
             entry.redelivered = true;
-            requeue.push((u.queue, entry));
+            requeue.push((queue, entry));
         }
         self.return_and_requeue(credit, with_credit, requeue);
     }
@@ -547,6 +606,10 @@ pub(crate) fn lock_state_reply_token(shared: &ChannelShared) -> Option<Arc<str>>
     lock(&shared.state).reply_token.clone()
 }
 
+/// The deliveries one settle call takes: inline for the common single ack, so an ack
+/// allocates nothing.
+type Taken = SmallVec<[Unacked; 1]>;
+
 /// What [`collect`] could not settle.
 enum Found {
     Stale,
@@ -558,13 +621,13 @@ fn to_u64(n: usize) -> u64 {
 }
 
 /// Takes the deliveries `tag` (with `multiple`, and every earlier one; 0 = all) settles.
-fn collect(st: &mut ChanState, tag: u64, multiple: bool) -> Result<Vec<Unacked>, Found> {
+fn collect(st: &mut ChanState, tag: u64, multiple: bool) -> Result<Taken, Found> {
     if tag == 0 {
         if !multiple {
             return Err(Found::Unknown);
         }
         // Everything, stale tags included: a later settle of any of them is unknown (A3).
-        let mut all = Vec::new();
+        let mut all = Taken::new();
         for slot in st.slots.iter_mut() {
             if let Slot::Open(u) = std::mem::replace(slot, Slot::Done) {
                 all.push(u);
@@ -591,7 +654,7 @@ fn collect(st: &mut ChanState, tag: u64, multiple: bool) -> Result<Vec<Unacked>,
         }
         Slot::Done => return Err(Found::Unknown),
     }
-    let mut taken = Vec::new();
+    let mut taken = Taken::new();
     let from = if multiple {
         // A `multiple` settle consumes the stale tags it covers (SEMANTICS A8): a later settle
         // of one is unknown (A3), wherever it sits.
@@ -646,20 +709,26 @@ fn trim(st: &mut ChanState) {
     }
 }
 
-/// A lost delivery's entry, marked for its return (SEMANTICS A7, A9): `redelivered`, counted.
-fn lost_entry(u: Unacked, loss: Loss) -> (Arc<Queue<Msg>>, Entry<Msg>) {
+/// A lost delivery's queue and entry, marked for its return (SEMANTICS A7, A9):
+/// `redelivered`, counted.
+fn lost_entry(u: Unacked, loss: Loss) -> Option<(Arc<Queue<Msg>>, Entry<Msg>)> {
+    let queue = u.queue()?;
     let mut entry = u.entry;
     entry.redelivered = true;
     match loss {
         Loss::Lost => entry.failed += 1,
         Loss::Returned => entry.returned += 1,
     }
-    (u.queue, entry)
+    Some((queue, entry))
 }
 
 /// Puts lost deliveries back (SEMANTICS A7) when their channel closed: no credit to return.
 fn requeue_lost(lost: Vec<Unacked>, loss: Loss) {
-    requeue_grouped(lost.into_iter().map(|u| lost_entry(u, loss)).collect());
+    requeue_grouped(
+        lost.into_iter()
+            .filter_map(|u| lost_entry(u, loss))
+            .collect(),
+    );
 }
 
 /// Requeues entries, one call per queue.
@@ -1276,7 +1345,7 @@ impl Channel {
             let tag = if options.no_ack {
                 shared.next_tag()
             } else {
-                match shared.register(&q.q, None, &entry) {
+                match shared.register(Holder::Get(q.q.clone()), &entry) {
                     Some(tag) => tag,
                     None => {
                         q.q.requeue([entry]);
@@ -1353,7 +1422,7 @@ impl Channel {
             let taken = {
                 let mut st = lock(&shared.state);
                 // Only the open deliveries: a recover is no settle, so stale tags stay stale (A8).
-                let mut open = Vec::new();
+                let mut open = Taken::new();
                 for slot in st.slots.iter_mut() {
                     if let Slot::Open(_) = slot {
                         if let Slot::Open(u) = std::mem::replace(slot, Slot::Done) {

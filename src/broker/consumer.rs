@@ -1,6 +1,6 @@
 //! Consumers and deliveries: the receiving half of a channel.
 
-use super::channel::{ChannelShared, Settled};
+use super::channel::{ChannelShared, Holder, Settled};
 use super::options::{BasicAckOptions, BasicNackOptions, BasicRejectOptions};
 use super::properties::BasicProperties;
 use super::registry::{Msg, QueueRec};
@@ -179,7 +179,7 @@ impl Sink<Msg> for ConsumerShared {
         self.no_ack || (self.credit.has_room() && self.channel.credit.has_room())
     }
 
-    fn deliver(&self, queue: &Arc<Queue<Msg>>, entry: Entry<Msg>) -> Option<Entry<Msg>> {
+    fn deliver(&self, _queue: &Arc<Queue<Msg>>, entry: Entry<Msg>) -> Option<Entry<Msg>> {
         if self.no_ack {
             if !self.channel.is_open() || self.ended.load(Relaxed) {
                 return Some(entry);
@@ -191,7 +191,7 @@ impl Sink<Msg> for ConsumerShared {
         let Some(me) = self.me.upgrade() else {
             return Some(entry);
         };
-        match self.channel.register(queue, Some(me), &entry) {
+        match self.channel.register(Holder::Consumer(me), &entry) {
             Some(tag) => {
                 self.send(Event::Delivery(tag, entry));
                 None

@@ -127,7 +127,7 @@ pub(crate) struct Ring<C> {
     active: VecDeque<C>,
 }
 
-impl<C: Clone> Ring<C> {
+impl<C> Ring<C> {
     /// An empty ring.
     pub(crate) fn new() -> Ring<C> {
         Ring {
@@ -147,19 +147,20 @@ impl<C: Clone> Ring<C> {
         before != self.active.len()
     }
 
-    /// The front consumer that `take` accepts (it took credit), moved to the back; every
-    /// consumer refused on the way is handed to `park` and left out of the ring.
+    /// The front consumer that `take` accepts (it took credit), moved to the back and
+    /// borrowed from there (no handle is cloned); every consumer refused on the way is moved
+    /// out of the ring into `park`.
     pub(crate) fn pick(
         &mut self,
         mut take: impl FnMut(&C) -> bool,
-        mut park: impl FnMut(&C),
-    ) -> Option<C> {
+        mut park: impl FnMut(C),
+    ) -> Option<&C> {
         while let Some(c) = self.active.pop_front() {
             if take(&c) {
-                self.active.push_back(c.clone());
-                return Some(c);
+                self.active.push_back(c);
+                return self.active.back();
             }
-            park(&c);
+            park(c);
         }
         None
     }
@@ -225,14 +226,14 @@ mod tests {
             ring.join(c);
         }
         let mut parked = Vec::new();
-        assert_eq!(ring.pick(|_| true, |c| parked.push(*c)), Some(1));
-        assert_eq!(ring.pick(|&c| c != 2, |c| parked.push(*c)), Some(3));
+        assert_eq!(ring.pick(|_| true, |c| parked.push(c)), Some(&1));
+        assert_eq!(ring.pick(|&c| c != 2, |c| parked.push(c)), Some(&3));
         assert_eq!(parked, [2]);
         assert_eq!(ring.iter().copied().collect::<Vec<_>>(), [1, 3]);
         ring.join(2);
-        assert_eq!(ring.pick(|_| true, |_| {}), Some(1));
-        assert_eq!(ring.pick(|_| true, |_| {}), Some(3));
-        assert_eq!(ring.pick(|_| true, |_| {}), Some(2));
+        assert_eq!(ring.pick(|_| true, |_| {}), Some(&1));
+        assert_eq!(ring.pick(|_| true, |_| {}), Some(&3));
+        assert_eq!(ring.pick(|_| true, |_| {}), Some(&2));
         assert!(ring.leave(|&c| c == 3));
         assert!(!ring.leave(|&c| c == 3));
         assert_eq!(ring.pick(|_| false, |_| {}), None);

@@ -134,9 +134,11 @@ impl<M> Queue<M> {
         };
         if st.ready.is_empty() {
             // The common case: hand it straight to a consumer with credit.
-            if let Some(c) = pick(&mut st) {
+            let st = &mut *st;
+            if let Some(c) = pick(&mut st.ring, &mut st.parked) {
                 if let Some(back) = c.deliver(self, entry) {
-                    refused(&mut st, &c, back);
+                    let c = c.clone();
+                    refused(st, &c, back);
                 }
                 return Ok(());
             }
@@ -231,11 +233,12 @@ impl<M> Queue<M> {
 
     fn dispatch(self: &Arc<Self>, st: &mut State<M>) {
         while !st.ready.is_empty() {
-            let Some(c) = pick(st) else {
+            let Some(c) = pick(&mut st.ring, &mut st.parked) else {
                 return;
             };
             let entry = st.ready.pop_front().expect("checked non-empty");
             if let Some(back) = c.deliver(self, entry) {
+                let c = c.clone();
                 refused(st, &c, back);
             }
         }
@@ -293,14 +296,16 @@ fn refused<M>(st: &mut State<M>, sink: &SinkRef<M>, entry: Entry<M>) {
     }
 }
 
-/// The next consumer with credit; parks the ones without, in order.
-fn pick<M>(st: &mut State<M>) -> Option<SinkRef<M>> {
-    let State { ring, parked, .. } = st;
+/// The next consumer with credit, borrowed from `ring`; parks the ones without, in order.
+fn pick<'r, M>(
+    ring: &'r mut Ring<SinkRef<M>>,
+    parked: &mut VecDeque<SinkRef<M>>,
+) -> Option<&'r SinkRef<M>> {
     ring.pick(
         |c| c.try_take(),
         |c| {
             c.set_parked(true);
-            parked.push_back(c.clone());
+            parked.push_back(c);
         },
     )
 }
