@@ -13,8 +13,9 @@ use super::options::{
     BasicRejectOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, QueueDeclareOptions,
     QueueDeleteOptions,
 };
-use super::properties::BasicProperties;
+use super::publish::Return;
 use super::registry::{Dest, ExchangeRec, Msg, QueueRec};
+use super::unacked::{Found, Holder, Taken, Unacked, UnackedTable, UNSTAMPED};
 use super::{BrokerInner, ConnShared, Connection, Consumer, REPLY_TO};
 use crate::dispatch::Credit;
 use crate::error::{Error, Input, Scope};
@@ -23,80 +24,19 @@ use crate::message::FieldTable;
 use crate::queue::{AddError, Entry, Queue};
 use crate::route::ExchangeType;
 use crate::topic::check_len;
-use bytes::Bytes;
 use smallvec::SmallVec;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{
     AtomicBool, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
 };
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-/// An unacked delivery.
-pub(crate) struct Unacked {
-    holder: Holder,
-    entry: Entry<Msg>,
-    /// When it was handed over (the clock's ms), for consumer timeouts; [`UNSTAMPED`] until
-    /// the sweeper's next round when the clock is the system's.
-    at_ms: u64,
-}
-
-/// The `at_ms` of a delivery registered under the system clock and not yet seen by a sweep.
-///
-/// Reading the system clock costs more than the rest of a registration, so [`ChannelShared::
-/// register`] reads only a manual clock (a load, and tests need its exact time). The sweeper
-/// stamps new deliveries on its next round with a time read under the channel's lock, so never
-/// earlier than their hand-over: a timeout fires at most one sweep period (10 ms) later than
-/// with a stamp at hand-over, never earlier.
-const UNSTAMPED: u64 = u64::MAX;
-
-/// What an unacked delivery came through, and so the queue it goes back to.
-///
-/// A consumer's delivery keeps only the consumer: its queue is the consumer's. One reference
-/// count less is taken on the publishing thread and dropped on the acking one, and the one
-/// left out is the queue's, which shares a cache line with the queue's lock.
-pub(crate) enum Holder {
-    /// A consumer, which holds credit for the delivery.
-    Consumer(Arc<ConsumerShared>),
-    /// `basic_get`: no credit; the queue it came from.
-    Get(Arc<Queue<Msg>>),
-}
-
-impl Unacked {
-    /// The consumer that holds credit for it; `None` for `basic_get`.
-    fn consumer(&self) -> Option<&Arc<ConsumerShared>> {
-        match &self.holder {
-            Holder::Consumer(c) => Some(c),
-            Holder::Get(_) => None,
-        }
-    }
-
-    /// The queue it goes back to; `None` only for a consumer without a queue (a direct
-    /// reply-to consumer, whose deliveries are never registered).
-    fn queue(&self) -> Option<Arc<Queue<Msg>>> {
-        match &self.holder {
-            Holder::Consumer(c) => c.queue.as_ref().map(|rec| rec.q.clone()),
-            Holder::Get(q) => Some(q.clone()),
-        }
-    }
-}
-
-enum Slot {
-    Open(Unacked),
-    /// Settled by the application (or a tag given to an auto-ack delivery).
-    Done,
-    /// Taken back by the engine (SEMANTICS A8).
-    Stale,
-}
-
 struct ChanState {
     /// `Some` once closed, with the error that closed it, if any.
     closed: Option<Option<Error>>,
-    /// The tag of `slots[0]`.
-    base: u64,
-    slots: VecDeque<Slot>,
-    /// Stale tags that left the front of `slots`.
-    stale: HashSet<u64>,
+    /// Unacked deliveries by tag.
+    unacked: UnackedTable,
     consumers: HashMap<Arc<str>, Arc<ConsumerShared>>,
     /// The per-consumer prefetch given to consumers created from now on (SEMANTICS D3).
     prefetch: u32,
@@ -152,78 +92,6 @@ pub enum Settled {
     /// The tag was taken back by the engine (its consumer was lost or timed out): nothing
     /// happened, the message is already back in its queue.
     Stale,
-}
-
-/// A message returned to its publisher as unroutable (`basic.return`, SEMANTICS P2).
-#[derive(Clone, Debug)]
-pub struct Return {
-    /// 312.
-    pub reply_code: u16,
-    /// `NO_ROUTE`.
-    pub reply_text: &'static str,
-    /// The exchange it was published to.
-    pub exchange: String,
-    /// Its routing key.
-    pub routing_key: String,
-    /// Its properties.
-    pub properties: BasicProperties,
-    /// Its body (shared, not copied).
-    pub body: Bytes,
-}
-
-/// What became of a published message (SEMANTICS P2).
-#[derive(Clone, Debug)]
-pub enum Publish {
-    /// It reached this many queues (a direct reply-to consumer counts as one; a reply to a
-    /// requester that is gone is routed to none and dropped, SEMANTICS R2).
-    Routed {
-        /// The number of queues.
-        queues: usize,
-    },
-    /// No queue took it and it was mandatory: here it is, as the return handler got it.
-    Returned(Box<Return>),
-    /// No queue took it and it was not mandatory: dropped (and counted).
-    Unroutable,
-}
-
-impl Publish {
-    /// Whether at least one queue took the message.
-    pub fn is_routed(&self) -> bool {
-        matches!(self, Publish::Routed { .. })
-    }
-}
-
-/// A failed publish: the error, and the message given back (SEMANTICS F4).
-pub struct PublishError {
-    /// Why it failed.
-    pub error: Error,
-    /// The body, untouched.
-    pub body: Bytes,
-    /// The properties, untouched (boxed: they are large, and this is the error path).
-    pub properties: Box<BasicProperties>,
-}
-
-impl fmt::Debug for PublishError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PublishError")
-            .field("error", &self.error)
-            .field("body_len", &self.body.len())
-            .finish()
-    }
-}
-
-impl fmt::Display for PublishError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.error.fmt(f)
-    }
-}
-
-impl std::error::Error for PublishError {}
-
-impl From<PublishError> for Error {
-    fn from(e: PublishError) -> Error {
-        e.error
-    }
 }
 
 /// `queue_declare`'s answer (SEMANTICS Q1).
@@ -284,9 +152,7 @@ impl ChannelShared {
             credit: Credit::new(0),
             state: Mutex::new(ChanState {
                 closed: None,
-                base: 1,
-                slots: VecDeque::new(),
-                stale: HashSet::new(),
+                unacked: UnackedTable::new(),
                 consumers: HashMap::new(),
                 prefetch: 0,
                 last_queue: None,
@@ -322,26 +188,22 @@ impl ChannelShared {
         if st.closed.is_some() {
             return None;
         }
-        // Under the lock, so registered tags enter `slots` in order; tags of auto-ack
-        // deliveries taken meanwhile leave `Done` gaps.
+        // Under the lock, so registered tags enter the table in order.
         let tag = self.next_tag();
-        if st.slots.is_empty() {
-            st.base = tag;
-        }
-        while st.base + to_u64(st.slots.len()) < tag {
-            st.slots.push_back(Slot::Done);
-        }
-        st.slots.push_back(Slot::Open(Unacked {
-            holder,
-            entry: Entry {
-                seq: entry.seq,
-                msg: entry.msg.clone(),
-                redelivered: entry.redelivered,
-                failed: entry.failed,
-                returned: entry.returned,
+        st.unacked.push(
+            tag,
+            Unacked {
+                holder,
+                entry: Entry {
+                    seq: entry.seq,
+                    msg: entry.msg.clone(),
+                    redelivered: entry.redelivered,
+                    failed: entry.failed,
+                    returned: entry.returned,
+                },
+                at_ms,
             },
-            at_ms,
-        }));
+        );
         Some(tag)
     }
 
@@ -384,15 +246,7 @@ impl ChannelShared {
             st.closed = Some(cause.clone());
             self.open.store(false, Release);
             let consumers: Vec<_> = st.consumers.drain().map(|(_, c)| c).collect();
-            let lost: Vec<Unacked> = st
-                .slots
-                .drain(..)
-                .filter_map(|s| match s {
-                    Slot::Open(u) => Some(u),
-                    _ => None,
-                })
-                .collect();
-            st.stale.clear();
+            let lost = st.unacked.drain();
             (consumers, lost, st.reply_token.take())
         };
         if let Some(token) = token {
@@ -420,9 +274,8 @@ impl ChannelShared {
         let lost = {
             let mut st = lock(&self.state);
             st.consumers.remove(&c.tag);
-            take_slots(&mut st, |u| {
-                u.consumer().is_some_and(|uc| Arc::ptr_eq(uc, c))
-            })
+            st.unacked
+                .take_back(|u| u.consumer().is_some_and(|uc| Arc::ptr_eq(uc, c)))
         };
         c.end(why);
         let n = count_u32(lost.len());
@@ -444,8 +297,7 @@ impl ChannelShared {
             let mut stamp = None;
             let mut seen: SmallVec<[u64; 8]> = SmallVec::new();
             let mut expired = Vec::new();
-            for slot in st.slots.iter_mut() {
-                let Slot::Open(u) = slot else { continue };
+            for u in st.unacked.open_mut() {
                 if u.at_ms == UNSTAMPED {
                     // Read under the lock, so after the registration.
                     u.at_ms = *stamp.get_or_insert_with(|| self.broker().clock.now_ms());
@@ -488,7 +340,7 @@ impl ChannelShared {
                 drop(st);
                 return Err(self.closed_error());
             }
-            match collect(&mut st, tag, multiple) {
+            match st.unacked.settle(tag, multiple) {
                 Ok(taken) => taken,
                 Err(Found::Stale) => return Ok(Settled::Stale),
                 Err(Found::Unknown) => {
@@ -604,109 +456,6 @@ impl ChannelShared {
 /// The channel's direct reply-to token, if it has a reply consumer.
 pub(crate) fn lock_state_reply_token(shared: &ChannelShared) -> Option<Arc<str>> {
     lock(&shared.state).reply_token.clone()
-}
-
-/// The deliveries one settle call takes: inline for the common single ack, so an ack
-/// allocates nothing.
-type Taken = SmallVec<[Unacked; 1]>;
-
-/// What [`collect`] could not settle.
-enum Found {
-    Stale,
-    Unknown,
-}
-
-fn to_u64(n: usize) -> u64 {
-    u64::try_from(n).unwrap_or(u64::MAX)
-}
-
-/// Takes the deliveries `tag` (with `multiple`, and every earlier one; 0 = all) settles.
-fn collect(st: &mut ChanState, tag: u64, multiple: bool) -> Result<Taken, Found> {
-    if tag == 0 {
-        if !multiple {
-            return Err(Found::Unknown);
-        }
-        // Everything, stale tags included: a later settle of any of them is unknown (A3).
-        let mut all = Taken::new();
-        for slot in st.slots.iter_mut() {
-            if let Slot::Open(u) = std::mem::replace(slot, Slot::Done) {
-                all.push(u);
-            }
-        }
-        st.stale.clear();
-        trim(st);
-        return Ok(all);
-    }
-    if tag < st.base || tag >= st.base + to_u64(st.slots.len()) {
-        return if st.stale.remove(&tag) {
-            Err(Found::Stale)
-        } else {
-            Err(Found::Unknown)
-        };
-    }
-    let at = usize::try_from(tag - st.base).map_err(|_| Found::Unknown)?;
-    match st.slots[at] {
-        Slot::Open(_) => {}
-        Slot::Stale => {
-            st.slots[at] = Slot::Done;
-            trim(st);
-            return Err(Found::Stale);
-        }
-        Slot::Done => return Err(Found::Unknown),
-    }
-    let mut taken = Taken::new();
-    let from = if multiple {
-        // A `multiple` settle consumes the stale tags it covers (SEMANTICS A8): a later settle
-        // of one is unknown (A3), wherever it sits.
-        st.stale.retain(|&t| t > tag);
-        0
-    } else {
-        at
-    };
-    for i in from..=at {
-        if let Slot::Open(_) = st.slots[i] {
-            if let Slot::Open(u) = std::mem::replace(&mut st.slots[i], Slot::Done) {
-                taken.push(u);
-            }
-        } else if let Slot::Stale = st.slots[i] {
-            st.slots[i] = Slot::Done;
-        }
-    }
-    trim(st);
-    Ok(taken)
-}
-
-/// Takes every open slot `which` selects for the engine (a lost or timed-out consumer),
-/// leaving it stale (SEMANTICS A8).
-fn take_slots(st: &mut ChanState, mut which: impl FnMut(&Unacked) -> bool) -> Vec<Unacked> {
-    let mut taken = Vec::new();
-    for slot in st.slots.iter_mut() {
-        if let Slot::Open(u) = slot {
-            if which(u) {
-                if let Slot::Open(u) = std::mem::replace(slot, Slot::Stale) {
-                    taken.push(u);
-                }
-            }
-        }
-    }
-    trim(st);
-    taken
-}
-
-/// Pops settled and stale slots off the front (stale tags move to the `stale` set).
-fn trim(st: &mut ChanState) {
-    while let Some(front) = st.slots.front() {
-        match front {
-            Slot::Open(_) => break,
-            Slot::Stale => {
-                let base = st.base;
-                st.stale.insert(base);
-            }
-            Slot::Done => {}
-        }
-        st.slots.pop_front();
-        st.base += 1;
-    }
 }
 
 /// A lost delivery's queue and entry, marked for its return (SEMANTICS A7, A9):
@@ -1421,17 +1170,7 @@ impl Channel {
             let shared = ch.shared();
             let taken = {
                 let mut st = lock(&shared.state);
-                // Only the open deliveries: a recover is no settle, so stale tags stay stale (A8).
-                let mut open = Taken::new();
-                for slot in st.slots.iter_mut() {
-                    if let Slot::Open(_) = slot {
-                        if let Slot::Open(u) = std::mem::replace(slot, Slot::Done) {
-                            open.push(u);
-                        }
-                    }
-                }
-                trim(&mut st);
-                open
+                st.unacked.take_open()
             };
             shared.finish(taken, How::NackRequeue);
             Ok(())

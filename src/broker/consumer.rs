@@ -1,9 +1,10 @@
 //! Consumers and deliveries: the receiving half of a channel.
 
-use super::channel::{ChannelShared, Holder, Settled};
+use super::channel::{ChannelShared, Settled};
 use super::options::{BasicAckOptions, BasicNackOptions, BasicRejectOptions};
 use super::properties::BasicProperties;
 use super::registry::{Msg, QueueRec};
+use super::unacked::Holder;
 use super::Channel;
 use crate::dispatch::Credit;
 use crate::error::Error;

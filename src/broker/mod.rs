@@ -34,8 +34,9 @@ pub(crate) mod properties;
 mod publish;
 mod registry;
 mod rpc;
+mod unacked;
 
-pub use channel::{Channel, GetMessage, Publish, PublishError, QueueDeclareOk, Return, Settled};
+pub use channel::{Channel, GetMessage, QueueDeclareOk, Settled};
 pub use connection::Connection;
 pub use consumer::{Consumer, Delivery, Iter};
 pub use explain::{Explain, Hop, HopTarget};
@@ -45,6 +46,7 @@ pub use options::{
     QueueDeclareOptions, QueueDeleteOptions,
 };
 pub use properties::BasicProperties;
+pub use publish::{Publish, PublishError, Return};
 pub use rpc::{RpcCancel, RpcClient};
 
 use crate::clock::Clock;

@@ -5,7 +5,7 @@
 //! short). Checks come first, so a failed publish routes nothing and hands the message back
 //! (SEMANTICS P1, F4).
 
-use super::channel::{lock_state_reply_token, Publish, PublishError, Return};
+use super::channel::lock_state_reply_token;
 use super::consumer::ConsumerShared;
 use super::registry::{ExchangeRec, MessageData, Msg, QueueRec};
 use super::{BasicProperties, BasicPublishOptions, Channel, REPLY_TO, REPLY_TO_PREFIX};
@@ -15,8 +15,81 @@ use crate::sync::{pin, Guard};
 use crate::topic::check_len;
 use bytes::Bytes;
 use smallvec::SmallVec;
+use std::fmt;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+
+/// A message returned to its publisher as unroutable (`basic.return`, SEMANTICS P2).
+#[derive(Clone, Debug)]
+pub struct Return {
+    /// 312.
+    pub reply_code: u16,
+    /// `NO_ROUTE`.
+    pub reply_text: &'static str,
+    /// The exchange it was published to.
+    pub exchange: String,
+    /// Its routing key.
+    pub routing_key: String,
+    /// Its properties.
+    pub properties: BasicProperties,
+    /// Its body (shared, not copied).
+    pub body: Bytes,
+}
+
+/// What became of a published message (SEMANTICS P2).
+#[derive(Clone, Debug)]
+pub enum Publish {
+    /// It reached this many queues (a direct reply-to consumer counts as one; a reply to a
+    /// requester that is gone is routed to none and dropped, SEMANTICS R2).
+    Routed {
+        /// The number of queues.
+        queues: usize,
+    },
+    /// No queue took it and it was mandatory: here it is, as the return handler got it.
+    Returned(Box<Return>),
+    /// No queue took it and it was not mandatory: dropped (and counted).
+    Unroutable,
+}
+
+impl Publish {
+    /// Whether at least one queue took the message.
+    pub fn is_routed(&self) -> bool {
+        matches!(self, Publish::Routed { .. })
+    }
+}
+
+/// A failed publish: the error, and the message given back (SEMANTICS F4).
+pub struct PublishError {
+    /// Why it failed.
+    pub error: Error,
+    /// The body, untouched.
+    pub body: Bytes,
+    /// The properties, untouched (boxed: they are large, and this is the error path).
+    pub properties: Box<BasicProperties>,
+}
+
+impl fmt::Debug for PublishError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PublishError")
+            .field("error", &self.error)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+impl fmt::Display for PublishError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for PublishError {}
+
+impl From<PublishError> for Error {
+    fn from(e: PublishError) -> Error {
+        e.error
+    }
+}
 
 /// Where a publish goes.
 struct Targets<'g> {
