@@ -256,7 +256,12 @@ impl ChannelShared {
         for c in &consumers {
             c.end(why.clone());
         }
-        requeue_lost(lost, Loss::Lost);
+        // The channel is closed: the credit no longer matters, so none is given back.
+        let back = lost
+            .into_iter()
+            .filter_map(|u| lost_entry(u, Loss::Lost))
+            .collect();
+        self.return_and_requeue(SmallVec::new(), 0, back);
     }
 
     /// A consumer handle dropped without cancel (SEMANTICS A7): the consumer ends and its
@@ -443,6 +448,11 @@ impl ChannelShared {
         queues
     }
 
+    /// The channel's direct reply-to token, if it has a reply consumer (SEMANTICS R2).
+    pub(crate) fn reply_token(&self) -> Option<Arc<str>> {
+        lock(&self.state).reply_token.clone()
+    }
+
     pub(crate) fn return_message(&self, ret: &Return) {
         if let Some(handler) = lock(&self.returns).as_mut() {
             // The handler is user code: a panic in it must not poison engine state, and is
@@ -453,9 +463,12 @@ impl ChannelShared {
     }
 }
 
-/// The channel's direct reply-to token, if it has a reply consumer.
-pub(crate) fn lock_state_reply_token(shared: &ChannelShared) -> Option<Arc<str>> {
-    lock(&shared.state).reply_token.clone()
+/// SEMANTICS D8: a consumer tag live on the channel.
+fn tag_in_use(tag: &str) -> Error {
+    Error::amqp(
+        530,
+        format!("NOT_ALLOWED - attempt to reuse consumer tag '{tag}'"),
+    )
 }
 
 /// A lost delivery's queue and entry, marked for its return (SEMANTICS A7, A9):
@@ -469,31 +482,6 @@ fn lost_entry(u: Unacked, loss: Loss) -> Option<(Arc<Queue<Msg>>, Entry<Msg>)> {
         Loss::Returned => entry.returned += 1,
     }
     Some((queue, entry))
-}
-
-/// Puts lost deliveries back (SEMANTICS A7) when their channel closed: no credit to return.
-fn requeue_lost(lost: Vec<Unacked>, loss: Loss) {
-    requeue_grouped(
-        lost.into_iter()
-            .filter_map(|u| lost_entry(u, loss))
-            .collect(),
-    );
-}
-
-/// Requeues entries, one call per queue.
-fn requeue_grouped(mut back: Vec<(Arc<Queue<Msg>>, Entry<Msg>)>) {
-    while let Some((q, first)) = back.pop() {
-        let mut mine = vec![first];
-        let mut i = 0;
-        while i < back.len() {
-            if Arc::ptr_eq(&back[i].0, &q) {
-                mine.push(back.swap_remove(i).1);
-            } else {
-                i += 1;
-            }
-        }
-        q.requeue(mine);
-    }
 }
 
 /// A channel: the handle every AMQP method is called on. Cheap to clone; the channel closes
@@ -524,11 +512,6 @@ impl fmt::Debug for Channel {
             .field("open", &self.is_open())
             .finish()
     }
-}
-
-/// A name checked as SEMANTICS N1 asks (`str` is UTF-8 already).
-fn check_input(s: &str, input: Input) -> Result<(), Error> {
-    check_len(s, input)
 }
 
 impl Channel {
@@ -586,7 +569,7 @@ impl Channel {
     /// The queue a call names: `""` is the channel's last declared queue (SEMANTICS Q6).
     fn queue_name(&self, queue: &str) -> Result<Arc<str>, Error> {
         if !queue.is_empty() {
-            check_input(queue, Input::Queue)?;
+            check_len(queue, Input::Queue)?;
             return Ok(queue.into());
         }
         lock(&self.shared().state)
@@ -618,7 +601,7 @@ impl Channel {
         options: ExchangeDeclareOptions,
         arguments: &FieldTable,
     ) -> Result<(), Error> {
-        check_input(exchange, Input::Exchange)?;
+        check_len(exchange, Input::Exchange)?;
         self.call(|ch| {
             ch.broker()
                 .registry
@@ -636,7 +619,7 @@ impl Channel {
         exchange: &str,
         options: ExchangeDeleteOptions,
     ) -> Result<(), Error> {
-        check_input(exchange, Input::Exchange)?;
+        check_len(exchange, Input::Exchange)?;
         self.call(|ch| {
             ch.broker()
                 .registry
@@ -682,9 +665,9 @@ impl Channel {
         args: &FieldTable,
         bind: bool,
     ) -> Result<(), Error> {
-        check_input(destination, Input::Exchange)?;
-        check_input(source, Input::Exchange)?;
-        check_input(key, Input::BindingKey)?;
+        check_len(destination, Input::Exchange)?;
+        check_len(source, Input::Exchange)?;
+        check_len(key, Input::BindingKey)?;
         self.call(|ch| {
             let reg = &ch.broker().registry;
             let src = ch.source_exchange(source)?;
@@ -724,7 +707,7 @@ impl Channel {
         options: QueueDeclareOptions,
         arguments: &FieldTable,
     ) -> Result<QueueDeclareOk, Error> {
-        check_input(queue, Input::Queue)?;
+        check_len(queue, Input::Queue)?;
         self.call(|ch| {
             let broker = ch.broker();
             if queue == REPLY_TO {
@@ -807,9 +790,9 @@ impl Channel {
         args: &FieldTable,
         bind: bool,
     ) -> Result<(), Error> {
-        check_input(queue, Input::Queue)?;
-        check_input(exchange, Input::Exchange)?;
-        check_input(key, Input::BindingKey)?;
+        check_len(queue, Input::Queue)?;
+        check_len(exchange, Input::Exchange)?;
+        check_len(key, Input::BindingKey)?;
         self.call(|ch| {
             if queue == REPLY_TO {
                 return Err(Error::amqp(
@@ -927,8 +910,8 @@ impl Channel {
         options: BasicConsumeOptions,
         arguments: &FieldTable,
     ) -> Result<Consumer, Error> {
-        check_input(queue, Input::Queue)?;
-        check_input(consumer_tag, Input::ConsumerTag)?;
+        check_len(queue, Input::Queue)?;
+        check_len(consumer_tag, Input::ConsumerTag)?;
         let (shared, rx) = self.call(|ch| ch.consume(queue, consumer_tag, options, arguments))?;
         Ok(Consumer::new(shared, rx, self.clone()))
     }
@@ -949,10 +932,7 @@ impl Channel {
             consumer_tag.into()
         };
         if lock(&shared.state).consumers.contains_key(&tag) {
-            return Err(Error::amqp(
-                530,
-                format!("NOT_ALLOWED - attempt to reuse consumer tag '{tag}'"),
-            ));
+            return Err(tag_in_use(&tag));
         }
         if queue == REPLY_TO {
             return self.consume_reply_to(tag, options);
@@ -977,6 +957,10 @@ impl Channel {
             let mut st = lock(&shared.state);
             if st.closed.is_some() {
                 return Err(Error::closed(false, st.closed.clone().flatten()));
+            }
+            // Checked again under the lock that inserts: two consumes of one tag may race.
+            if st.consumers.contains_key(&tag) {
+                return Err(tag_in_use(&tag));
             }
             st.consumers.insert(tag.clone(), c.clone());
         }
@@ -1040,6 +1024,9 @@ impl Channel {
             0,
             None,
         );
+        if st.consumers.contains_key(&tag) {
+            return Err(tag_in_use(&tag));
+        }
         st.consumers.insert(tag, c.clone());
         st.reply_token = Some(token.clone());
         broker.reply_to.insert(token.as_bytes(), c.clone());
@@ -1084,7 +1071,7 @@ impl Channel {
         queue: &str,
         options: BasicGetOptions,
     ) -> Result<Option<GetMessage>, Error> {
-        check_input(queue, Input::Queue)?;
+        check_len(queue, Input::Queue)?;
         self.call(|ch| {
             let q = ch.usable_queue(queue)?;
             let shared = ch.shared();
@@ -1193,21 +1180,16 @@ impl Channel {
 }
 
 impl ChannelShared {
-    /// Ends this channel's consumers on the deleted queue `q` (SEMANTICS D10); their unacked
-    /// deliveries stay, and settling them later changes nothing (Q9).
-    pub(crate) fn end_consumers_on(&self, q: &Arc<QueueRec>, why: &Error) {
-        let ended: Vec<Arc<ConsumerShared>> = {
-            let mut st = lock(&self.state);
-            let tags: Vec<Arc<str>> = st
-                .consumers
-                .iter()
-                .filter(|(_, c)| c.queue.as_ref().is_some_and(|cq| Arc::ptr_eq(cq, q)))
-                .map(|(t, _)| t.clone())
-                .collect();
-            tags.iter().filter_map(|t| st.consumers.remove(t)).collect()
-        };
-        for c in ended {
-            c.end(why.clone());
+    /// Forgets consumer `c` (its queue was deleted, SEMANTICS D10); its unacked deliveries
+    /// stay, and settling them later changes nothing (Q9).
+    pub(crate) fn forget_consumer(&self, c: &Arc<ConsumerShared>) {
+        let mut st = lock(&self.state);
+        if st
+            .consumers
+            .get(&c.tag)
+            .is_some_and(|have| Arc::ptr_eq(have, c))
+        {
+            st.consumers.remove(&c.tag);
         }
     }
 }

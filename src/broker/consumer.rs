@@ -173,6 +173,13 @@ impl Sink<Msg> for ConsumerShared {
         self.parked.store(parked, Relaxed);
     }
 
+    fn cancelled(&self, why: &Error) {
+        if let Some(me) = self.me.upgrade() {
+            self.channel.forget_consumer(&me);
+        }
+        self.end(why.clone());
+    }
+
     fn has_credit(&self) -> bool {
         if self.ended.load(Relaxed) {
             return false;

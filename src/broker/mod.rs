@@ -207,24 +207,10 @@ impl BrokerInner {
             return Ok(0);
         };
         let why = Error::cancelled(format!("queue '{}' was deleted", q.name));
-        if !deleted.consumers.is_empty() {
-            self.end_consumers_of(q, &why);
+        for c in deleted.consumers {
+            c.cancelled(&why);
         }
         Ok(deleted.ready)
-    }
-
-    /// Ends every consumer on a deleted queue (SEMANTICS D10).
-    fn end_consumers_of(&self, q: &Arc<QueueRec>, why: &Error) {
-        let chans: Vec<Arc<ChannelShared>> = self
-            .channels
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .filter_map(Weak::upgrade)
-            .collect();
-        for ch in chans {
-            ch.end_consumers_on(q, why);
-        }
     }
 
     /// An auto-delete queue lost its last consumer (SEMANTICS Q5).

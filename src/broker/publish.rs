@@ -5,7 +5,6 @@
 //! short). Checks come first, so a failed publish routes nothing and hands the message back
 //! (SEMANTICS P1, F4).
 
-use super::channel::lock_state_reply_token;
 use super::consumer::ConsumerShared;
 use super::registry::{ExchangeRec, MessageData, Msg, QueueRec};
 use super::{BasicProperties, BasicPublishOptions, Channel, REPLY_TO, REPLY_TO_PREFIX};
@@ -190,7 +189,7 @@ impl Channel {
             if properties.reply_to.as_deref() != Some(REPLY_TO) {
                 return Ok(None);
             }
-            match lock_state_reply_token(shared) {
+            match shared.reply_token() {
                 Some(token) => Ok(Some(token)),
                 None => Err(Error::amqp(
                     406,

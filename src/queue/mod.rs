@@ -20,6 +20,7 @@
 //! broker refuses their arguments.
 
 use crate::dispatch::Ring;
+use crate::error::Error;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -52,6 +53,9 @@ pub(crate) trait Sink<M>: Send + Sync {
     /// Whether [`try_take`](Self::try_take) would succeed now (nothing taken): a parked sink
     /// rejoins the rotation only then.
     fn has_credit(&self) -> bool;
+    /// The queue was deleted (SEMANTICS D10): the sink ends with `why`. Called without the
+    /// queue's lock, for each consumer [`Queue::delete`] returned.
+    fn cancelled(&self, why: &Error);
     /// Hands `entry` over, under the queue's lock, credit already taken. A sink that can no
     /// longer take messages (its channel is closing) gives its credit back and returns the
     /// entry, which goes back to the head; the queue parks the sink.
@@ -354,6 +358,7 @@ mod tests {
         fn has_credit(&self) -> bool {
             self.credit.has_room()
         }
+        fn cancelled(&self, _why: &Error) {}
         fn deliver(&self, _q: &Arc<Queue<u32>>, e: Entry<u32>) -> Option<Entry<u32>> {
             self.got.lock().unwrap().push((e.seq, e.msg, e.redelivered));
             None
