@@ -45,8 +45,19 @@ pub enum ErrorKind {
     /// The consumer was cancelled: by [`basic_cancel`](crate::Channel::basic_cancel), or by the
     /// engine (queue deleted, consumer timeout; SEMANTICS D10). The text gives the reason.
     ConsumerCancelled,
-    /// A wait ran out of time (a receive with a timeout, an RPC call).
+    /// A wait ran out of time (a receive with a timeout, an RPC call, a wait for confirms;
+    /// [`wait_for_confirms_or_die`](crate::Channel::wait_for_confirms_or_die)'s also closes the
+    /// channel with 406, SEMANTICS C6).
     Timeout,
+    /// The durable store failed: a data directory that cannot be created, read, written or
+    /// locked (another broker holds it), or a store already closed. The text says what.
+    Store,
+    /// A publish was nacked ([`wait_for_confirms_or_die`](crate::Channel::wait_for_confirms_or_die),
+    /// SEMANTICS C3, C6); the channel is closed.
+    Nacked,
+    /// A call made in a state that does not allow it (waiting for confirms without
+    /// [`confirm_select`](crate::Channel::confirm_select), SEMANTICS C6): a local error.
+    InvalidState,
 }
 
 /// Which input an error is about; named in the message.
@@ -107,6 +118,15 @@ enum Kind {
     },
     Timeout {
         what: &'static str,
+        /// `wait_for_confirms_or_die`'s timeout: 406, closes the channel (SEMANTICS C6).
+        closes: bool,
+    },
+    Store {
+        text: String,
+    },
+    Nacked,
+    InvalidState {
+        text: String,
     },
 }
 
@@ -156,7 +176,36 @@ impl Error {
     /// A wait for `what` that ran out of time.
     pub(crate) fn timeout(what: &'static str) -> Error {
         Error {
-            kind: Kind::Timeout { what },
+            kind: Kind::Timeout {
+                what,
+                closes: false,
+            },
+        }
+    }
+
+    /// `wait_for_confirms_or_die`'s timeout (SEMANTICS C6): 406, closes the channel.
+    pub(crate) fn confirm_timeout() -> Error {
+        Error {
+            kind: Kind::Timeout {
+                what: "confirms",
+                closes: true,
+            },
+        }
+    }
+
+    pub(crate) fn store(text: impl Into<String>) -> Error {
+        Error {
+            kind: Kind::Store { text: text.into() },
+        }
+    }
+
+    pub(crate) fn nacked() -> Error {
+        Error { kind: Kind::Nacked }
+    }
+
+    pub(crate) fn invalid_state(text: impl Into<String>) -> Error {
+        Error {
+            kind: Kind::InvalidState { text: text.into() },
         }
     }
 
@@ -185,6 +234,9 @@ impl Error {
             } => ErrorKind::ConnectionClosed,
             Kind::Cancelled { .. } => ErrorKind::ConsumerCancelled,
             Kind::Timeout { .. } => ErrorKind::Timeout,
+            Kind::Store { .. } => ErrorKind::Store,
+            Kind::Nacked => ErrorKind::Nacked,
+            Kind::InvalidState { .. } => ErrorKind::InvalidState,
         }
     }
 
@@ -194,10 +246,14 @@ impl Error {
         match &self.kind {
             Kind::Amqp { code, .. } => Some(*code),
             Kind::Closed { cause, .. } => cause.as_ref().and_then(|c| c.reply_code()),
+            Kind::Timeout { closes: true, .. } => Some(406),
             Kind::TooLong { .. }
             | Kind::InvalidUtf8 { .. }
             | Kind::Cancelled { .. }
-            | Kind::Timeout { .. } => None,
+            | Kind::Timeout { .. }
+            | Kind::Store { .. }
+            | Kind::Nacked
+            | Kind::InvalidState { .. } => None,
         }
     }
 
@@ -208,12 +264,14 @@ impl Error {
             // 312 NO_ROUTE is a return, not an error: it closes nothing (an RPC helper's
             // unroutable request reports it).
             Kind::Amqp { code: 312, .. } => Scope::Local,
-            Kind::Amqp { .. } => Scope::Channel,
+            Kind::Amqp { .. } | Kind::Nacked | Kind::Timeout { closes: true, .. } => Scope::Channel,
             Kind::TooLong { .. }
             | Kind::InvalidUtf8 { .. }
             | Kind::Closed { .. }
             | Kind::Cancelled { .. }
-            | Kind::Timeout { .. } => Scope::Local,
+            | Kind::Timeout { .. }
+            | Kind::Store { .. }
+            | Kind::InvalidState { .. } => Scope::Local,
         }
     }
 
@@ -257,7 +315,13 @@ impl fmt::Display for Error {
                 }
             }
             Kind::Cancelled { reason } => write!(f, "consumer cancelled: {reason}"),
-            Kind::Timeout { what } => write!(f, "timed out waiting for {what}"),
+            Kind::Timeout { closes: true, .. } => {
+                write!(f, "406 PRECONDITION_FAILED - TIMEOUT WAITING FOR ACK")
+            }
+            Kind::Timeout { what, .. } => write!(f, "timed out waiting for {what}"),
+            Kind::Store { text } => write!(f, "store: {text}"),
+            Kind::Nacked => write!(f, "a publish was nacked: the broker could not make it safe"),
+            Kind::InvalidState { text } => f.write_str(text),
         }
     }
 }

@@ -13,6 +13,9 @@
 //! * [`route`]: the exchange tables (direct, fanout, topic, headers) that the publish path
 //!   reads without a lock.
 //! * [`topic`]: the lock-free wildcard trie matcher, usable on its own.
+//! * [`store`]: the durable log behind [`Broker::open`]: durable exchanges, queues, bindings
+//!   and persistent messages survive a restart (or a crash), and publisher confirms
+//!   ([`Channel::confirm_select`]) say when a message is on disk.
 //!
 //! Topic patterns follow RabbitMQ and AMQP 0-9-1: words are separated by `.`, `*` matches exactly
 //! one word and `#` matches **zero or more** words, so `item.#` matches `item`. (The user's notes
@@ -41,6 +44,35 @@
 //! assert!(worker.try_recv()?.is_none()); // prefetch 1: the second waits for the ack
 //! first.ack()?;
 //! assert_eq!(worker.recv()?.body(), b"second");
+//! # Ok::<(), warren::Error>(())
+//! ```
+//!
+//! # Example: durable, with publisher confirms
+//!
+//! ```
+//! use std::time::Duration;
+//! use warren::broker::{BasicPublishOptions, QueueDeclareOptions};
+//! use warren::message::FieldTable;
+//! use warren::{BasicProperties, Broker};
+//!
+//! let dir = std::env::temp_dir().join(format!("warren-doc-{}", std::process::id()));
+//! {
+//!     let broker = Broker::open(&dir)?;
+//!     let channel = broker.connect().create_channel()?;
+//!     let durable = QueueDeclareOptions { durable: true, ..Default::default() };
+//!     channel.queue_declare("orders", durable, &FieldTable::new())?;
+//!     channel.confirm_select()?;
+//!     let props = BasicProperties::default().persistent();
+//!     channel.basic_publish("", "orders", BasicPublishOptions::default(), "order 1", props)?;
+//!     // Returns once the fsync that covers the message is done.
+//!     channel.wait_for_confirms_or_die(Duration::from_secs(5))?;
+//! }
+//! // Later, or after a crash: the message is still there.
+//! let broker = Broker::open(&dir)?;
+//! assert_eq!(broker.queue_counts("orders"), Some((1, 0)));
+//! # broker.close();
+//! # drop(broker);
+//! # std::fs::remove_dir_all(&dir).ok();
 //! # Ok::<(), warren::Error>(())
 //! ```
 //!
@@ -75,6 +107,7 @@ pub mod ids;
 pub mod message;
 pub(crate) mod queue;
 pub mod route;
+pub mod store;
 pub(crate) mod sync;
 pub mod topic;
 pub mod workload;

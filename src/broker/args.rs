@@ -23,6 +23,7 @@
 //! consume arguments of consumer priorities and streams are refused with 406 naming them,
 //! rather than accepted and ignored. `x-queue-mode` is kept, uncompared: RabbitMQ 4 ignores it.
 
+use super::properties::check_table;
 use crate::error::Error;
 use crate::message::{FieldTable, FieldValue};
 use crate::topic::MAX_LEN;
@@ -152,6 +153,7 @@ impl QueueArgs {
         exclusive: bool,
         server_named: bool,
     ) -> Result<QueueArgs, Error> {
+        check_table(args)?;
         let invalid = |name: &str, why: &dyn std::fmt::Display| {
             precondition_failed(format_args!(
                 "invalid arg '{name}' for queue '{queue}': {why}"
@@ -290,6 +292,7 @@ impl ExchangeArgs {
     /// 406 `PRECONDITION_FAILED` naming `alternate-exchange` when it is not a long string, not
     /// valid UTF-8 or longer than 255 bytes.
     pub(crate) fn parse(exchange: &str, args: &FieldTable) -> Result<ExchangeArgs, Error> {
+        check_table(args)?;
         let alternate = args
             .get(ALTERNATE_EXCHANGE)
             .map(|value| {

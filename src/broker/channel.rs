@@ -7,6 +7,7 @@
 //! it back through [`crate::queue::Queue::requeue`] on nack, reject, close or loss.
 
 use super::args::ConsumeArgs;
+use super::confirm::{Confirm, Confirms};
 use super::consumer::{ConsumerShared, Delivery, Event};
 use super::options::{
     BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicNackOptions, BasicQosOptions,
@@ -23,6 +24,7 @@ use crate::ids::{count_u32, DeliveryTag};
 use crate::message::FieldTable;
 use crate::queue::{AddError, Entry, Queue};
 use crate::route::ExchangeType;
+use crate::store::{Record, Store};
 use crate::topic::check_len;
 use smallvec::SmallVec;
 use std::collections::HashMap;
@@ -30,7 +32,7 @@ use std::fmt;
 use std::sync::atomic::{
     AtomicBool, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
 };
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 struct ChanState {
     /// `Some` once closed, with the error that closed it, if any.
@@ -134,7 +136,13 @@ pub(crate) struct ChannelShared {
     pub(crate) credit: Credit,
     state: Mutex<ChanState>,
     returns: Mutex<Option<ReturnHandler>>,
+    /// Set by `confirm_select` (SEMANTICS C1).
+    confirms: OnceLock<Arc<Confirms>>,
+    /// A confirm listener set before `confirm_select`.
+    listener: Mutex<Option<ConfirmListener>>,
 }
+
+type ConfirmListener = Box<dyn FnMut(Confirm) + Send>;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // State behind these locks is complete before anything that could panic; user code (a
@@ -159,7 +167,14 @@ impl ChannelShared {
                 reply_token: None,
             }),
             returns: Mutex::new(None),
+            confirms: OnceLock::new(),
+            listener: Mutex::new(None),
         }
+    }
+
+    /// The channel's confirm state, once in confirm mode.
+    pub(crate) fn confirms(&self) -> Option<&Arc<Confirms>> {
+        self.confirms.get()
     }
 
     pub(crate) fn broker(&self) -> &Arc<BrokerInner> {
@@ -253,6 +268,10 @@ impl ChannelShared {
             self.broker().reply_to.remove(token.as_bytes());
         }
         let why = Error::closed(false, cause);
+        if let Some(c) = self.confirms() {
+            // SEMANTICS C7: pending publishes get no outcome; waits fail with the close.
+            c.close(why.clone());
+        }
         for c in &consumers {
             c.end(why.clone());
         }
@@ -366,6 +385,11 @@ impl ChannelShared {
         let mut credit: SmallVec<[Arc<ConsumerShared>; 4]> = SmallVec::new();
         let mut with_credit = 0u32;
         let mut requeue: Vec<(Arc<Queue<Msg>>, Entry<Msg>)> = Vec::new();
+        if matches!(how, How::Ack | How::Discard) {
+            // Settled for good: durable queues log it (SEMANTICS S4).
+            let refs: Vec<(u64, u64)> = taken.iter().filter_map(Unacked::log_ref).collect();
+            self.broker().log_settled(refs);
+        }
         for u in taken {
             let queue = match how {
                 How::Ack | How::Discard => None,
@@ -423,6 +447,7 @@ impl ChannelShared {
             slot(&mut plan, &q).1.push(entry);
         }
         for (q, entries, woken) in &mut plan {
+            self.log_requeued(q, entries);
             q.requeue_and_wake(std::mem::take(entries), woken, channel_crossed);
         }
         if channel_crossed {
@@ -432,6 +457,26 @@ impl ChannelShared {
                     q.wake_all();
                 }
             }
+        }
+    }
+
+    /// Logs the new flags and counts of persistent messages going back to a durable queue
+    /// (SEMANTICS A10: they survive a restart).
+    fn log_requeued(&self, q: &Queue<Msg>, entries: &[Entry<Msg>]) {
+        let Some(store) = self.broker().store().filter(|_| q.log_id != 0) else {
+            return;
+        };
+        let logged: Vec<(u64, u32, u32)> = entries
+            .iter()
+            .filter(|e| e.msg.store_id != 0)
+            .map(|e| (e.msg.store_id, e.failed, e.returned))
+            .collect();
+        for chunk in logged.chunks(1 << 16) {
+            // Chunks keep every record far below the log's record limit.
+            let _small = store.log(&Record::Requeue {
+                queue: q.log_id,
+                entries: chunk.to_vec(),
+            });
         }
     }
 
@@ -557,9 +602,15 @@ impl Channel {
     }
 
     /// Runs `f`, applying its error's scope (F2) and checking the channel first (F5).
+    /// A durable topology change returns once its log record is synced (SEMANTICS S2).
     fn call<T>(&self, f: impl FnOnce(&Self) -> Result<T, Error>) -> Result<T, Error> {
         self.shared().check_open()?;
-        f(self).map_err(|e| self.shared().fail(e))
+        let _stale = Store::take_mine();
+        let out = f(self).map_err(|e| self.shared().fail(e))?;
+        self.broker()
+            .sync_topology()
+            .map_err(|e| self.shared().fail(e))?;
+        Ok(out)
     }
 
     fn conn_id(&self) -> u64 {
@@ -822,7 +873,19 @@ impl Channel {
     ///
     /// 404 for a missing queue, 405 for another connection's exclusive queue.
     pub fn queue_purge(&self, queue: &str) -> Result<u32, Error> {
-        self.call(|ch| Ok(count_u32(ch.usable_queue(queue)?.q.purge())))
+        self.call(|ch| {
+            let q = ch.usable_queue(queue)?;
+            let purged = q.q.purge();
+            if q.q.log_id != 0 {
+                let refs = purged
+                    .iter()
+                    .filter(|e| e.msg.store_id != 0)
+                    .map(|e| (e.msg.store_id, q.q.log_id))
+                    .collect();
+                ch.broker().log_settled(refs);
+            }
+            Ok(count_u32(purged.len()))
+        })
     }
 
     /// Deletes a queue (SEMANTICS Q9): its ready messages are discarded and their number
@@ -1079,6 +1142,10 @@ impl Channel {
                 return Ok(None);
             };
             let tag = if options.no_ack {
+                if entry.msg.store_id != 0 && q.q.log_id != 0 {
+                    ch.broker()
+                        .log_settled(vec![(entry.msg.store_id, q.q.log_id)]);
+                }
                 shared.next_tag()
             } else {
                 match shared.register(Holder::Get(q.q.clone()), &entry) {
@@ -1171,6 +1238,85 @@ impl Channel {
     /// Always 540, which closes the connection.
     pub fn tx_select(&self) -> Result<(), Error> {
         self.call(|_| Err(Error::amqp(540, "NOT_IMPLEMENTED - tx.select")))
+    }
+
+    /// Puts the channel in confirm mode (SEMANTICS C1): from now on every publish that passes
+    /// its checks gets a number, from 1, and exactly one outcome, ack or nack. Repeatable.
+    ///
+    /// Acks come at once for an unroutable message (after its return) and for one that no
+    /// durable queue logs; a persistent message reaching a durable queue of a durable broker is
+    /// acked once the fsync covering it is done (C2). Outcomes reach
+    /// [`wait_for_confirms`](Self::wait_for_confirms), the [`on_confirm`](Self::on_confirm)
+    /// listener and each [`Confirmation`](crate::broker::Confirmation).
+    ///
+    /// # Errors
+    ///
+    /// A local error if the channel is closed.
+    pub fn confirm_select(&self) -> Result<(), Error> {
+        let shared = self.shared();
+        shared.check_open()?;
+        // Under the listener slot's lock, so a listener set meanwhile is not lost.
+        let mut waiting = lock(&shared.listener);
+        let c = shared.confirms.get_or_init(Confirms::new);
+        if let Some(listener) = waiting.take() {
+            c.set_listener(listener);
+        }
+        Ok(())
+    }
+
+    /// The number the next publish will get in confirm mode (SEMANTICS C1); 0 outside it.
+    pub fn next_publish_seq_no(&self) -> u64 {
+        self.shared().confirms().map_or(0, |c| c.next_seq())
+    }
+
+    /// Waits until every publish so far has its outcome (SEMANTICS C6): `Ok(true)` if all
+    /// outcomes since the previous wait were acks, `Ok(false)` if one was a nack.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) when `timeout` passes first (nothing
+    /// closes); the close error if the channel closes (C7); a local
+    /// [`ErrorKind::InvalidState`](crate::ErrorKind::InvalidState) error outside confirm mode.
+    pub fn wait_for_confirms(&self, timeout: std::time::Duration) -> Result<bool, Error> {
+        let Some(c) = self.shared().confirms() else {
+            return Err(Error::invalid_state(
+                "wait_for_confirms needs confirm mode (confirm_select)",
+            ));
+        };
+        c.wait(timeout)
+    }
+
+    /// [`wait_for_confirms`](Self::wait_for_confirms), closing the channel when it fails
+    /// (SEMANTICS C6), as the Java client does.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Nacked`](crate::ErrorKind::Nacked) after a nack and 406 "TIMEOUT WAITING
+    /// FOR ACK" ([`ErrorKind::Timeout`](crate::ErrorKind::Timeout)) on timeout, both closing
+    /// the channel; otherwise as [`wait_for_confirms`](Self::wait_for_confirms).
+    pub fn wait_for_confirms_or_die(&self, timeout: std::time::Duration) -> Result<(), Error> {
+        let failed = match self.wait_for_confirms(timeout) {
+            Ok(true) => return Ok(()),
+            Ok(false) => Error::nacked(),
+            Err(e) if e.kind() == crate::ErrorKind::Timeout => Error::confirm_timeout(),
+            Err(e) => return Err(e),
+        };
+        self.shared().close(Some(failed.clone()));
+        Err(failed)
+    }
+
+    /// Sets the confirm listener (SEMANTICS C5c), called with each outcome as a [`Confirm`]
+    /// (`multiple` covers every unreported number up to `seq`, C4). One channel's calls never
+    /// overlap. It runs on the publishing thread for outcomes known at once, and on the
+    /// store's confirm thread for those that waited for an fsync: keep it short. It may
+    /// publish on this channel. Without confirm mode it is kept for when it starts.
+    pub fn on_confirm(&self, listener: impl FnMut(Confirm) + Send + 'static) {
+        let shared = self.shared();
+        let mut waiting = lock(&shared.listener);
+        match shared.confirms() {
+            Some(c) => c.set_listener(Box::new(listener)),
+            None => *waiting = Some(Box::new(listener)),
+        }
     }
 
     /// The connection this channel lives on.

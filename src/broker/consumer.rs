@@ -187,10 +187,16 @@ impl Sink<Msg> for ConsumerShared {
         self.no_ack || (self.credit.has_room() && self.channel.credit.has_room())
     }
 
-    fn deliver(&self, _queue: &Arc<Queue<Msg>>, entry: Entry<Msg>) -> Option<Entry<Msg>> {
+    fn deliver(&self, queue: &Arc<Queue<Msg>>, entry: Entry<Msg>) -> Option<Entry<Msg>> {
         if self.no_ack {
             if !self.channel.is_open() || self.ended.load(Relaxed) {
                 return Some(entry);
+            }
+            if entry.msg.store_id != 0 && queue.log_id != 0 {
+                // Settled on hand-over (SEMANTICS D3): for good, in the log too.
+                self.channel
+                    .broker()
+                    .log_settled(vec![(entry.msg.store_id, queue.log_id)]);
             }
             let tag = self.channel.next_tag();
             self.send(Event::Delivery(tag, entry));

@@ -16,15 +16,22 @@
 //! consumer's mailbox. An ack settles it on the channel and gives the credit back; a nack,
 //! reject, close or consumer loss puts it back in its queue at its original place.
 //!
+//! # Durability
+//!
+//! [`Broker::new`] keeps everything in memory (durable flags are recorded and compared,
+//! SEMANTICS S1). [`Broker::open`] runs on a data directory: durable exchanges and queues,
+//! bindings between durable ends and persistent messages in durable queues are logged by
+//! [`crate::store`] and recovered when the directory is opened again (S2-S5); publisher
+//! confirms ([`Channel::confirm_select`]) tell a publisher once its message is safe (C2).
+//!
 //! # Limits
 //!
-//! Everything is in memory: durable flags are recorded and compared, but nothing survives the
-//! process yet, and publisher confirms come with the durable store. TTL, length limits,
-//! dead-lettering, priorities and single active consumer come later; their arguments are
-//! refused (406) rather than ignored.
+//! TTL, length limits, dead-lettering, priorities and single active consumer come later; their
+//! arguments are refused (406) rather than ignored.
 
 mod args;
 mod channel;
+mod confirm;
 mod connection;
 mod consumer;
 mod explain;
@@ -37,6 +44,7 @@ mod rpc;
 mod unacked;
 
 pub use channel::{Channel, GetMessage, QueueDeclareOk, Settled};
+pub use confirm::{Confirm, Confirmation};
 pub use connection::Connection;
 pub use consumer::{Consumer, Delivery, Iter};
 pub use explain::{Explain, Hop, HopTarget};
@@ -51,12 +59,14 @@ pub use rpc::{RpcCancel, RpcClient};
 
 use crate::clock::Clock;
 use crate::error::Error;
+use crate::store::{Fault, Record, RecoveryReport, Store, StoreOptions, StoreStats};
 use channel::ChannelShared;
 use connection::ConnShared;
 use consumer::ConsumerShared;
 use names::NameMap;
 use registry::{QueueRec, Registry};
 use std::fmt;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
@@ -148,6 +158,8 @@ pub(crate) struct BrokerInner {
     names: AtomicU64,
     /// A per-broker random part of generated names, so names from two brokers differ.
     salt: u64,
+    /// Set by [`Broker::close`]: connections opened later start closed.
+    closed: std::sync::atomic::AtomicBool,
     /// The manual clock's callback, which the clock holds weakly.
     tick: std::sync::OnceLock<Arc<dyn Fn(u64) + Send + Sync>>,
 }
@@ -193,6 +205,32 @@ impl BrokerInner {
         };
         for ch in chans {
             ch.sweep(now_ms);
+        }
+    }
+
+    /// The durable log, for a broker opened on a data directory.
+    pub(crate) fn store(&self) -> Option<&Arc<Store>> {
+        self.registry.store.as_ref()
+    }
+
+    /// Logs that these (message, queue) pairs left their durable queues for good.
+    pub(crate) fn log_settled(&self, refs: Vec<(u64, u64)>) {
+        let Some(store) = self.store() else { return };
+        // Chunks keep every record far below the log's record limit (a purge can settle
+        // millions); each is a few bytes per pair.
+        for chunk in refs.chunks(1 << 16) {
+            let _small = store.log(&Record::Settle {
+                refs: chunk.to_vec(),
+            });
+        }
+    }
+
+    /// Waits for the sync of a durable topology change this thread just logged (SEMANTICS
+    /// S2): a declare of a durable queue returns once it is on disk.
+    pub(crate) fn sync_topology(&self) -> Result<(), Error> {
+        match (self.store(), Store::take_mine()) {
+            (Some(store), Some(end)) => store.wait_synced(end),
+            _ => Ok(()),
         }
     }
 
@@ -267,7 +305,40 @@ impl Broker {
     /// With the system clock a background thread checks consumer timeouts every 10 ms (it
     /// ends with the broker); with a manual clock the checks run inside each
     /// [`Clock::advance`], to the millisecond.
-    pub fn with_options(mut options: BrokerOptions) -> Broker {
+    pub fn with_options(options: BrokerOptions) -> Broker {
+        Broker::build(options, None)
+    }
+
+    /// A durable broker on the data directory `dir` (created if missing), with default
+    /// options: what the directory holds is recovered first (SEMANTICS S2-S5).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the directory cannot be created,
+    /// read or written, or another broker holds it (its `LOCK` file). A torn or corrupt log is
+    /// no error: it is cut at the first bad record and reported by [`recovery`](Self::recovery).
+    pub fn open(dir: impl AsRef<Path>) -> Result<Broker, Error> {
+        Broker::open_with(dir, BrokerOptions::default(), StoreOptions::default())
+    }
+
+    /// [`open`](Self::open) with broker and store options.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open).
+    pub fn open_with(
+        dir: impl AsRef<Path>,
+        options: BrokerOptions,
+        store: StoreOptions,
+    ) -> Result<Broker, Error> {
+        let fixed = u64::try_from(registry::PREDECLARED.len()).unwrap_or(0);
+        let (store, recovered) = Store::open(dir.as_ref(), store, fixed)?;
+        let broker = Broker::build(options, Some(store));
+        broker.inner.registry.restore(recovered);
+        Ok(broker)
+    }
+
+    fn build(mut options: BrokerOptions, store: Option<Arc<Store>>) -> Broker {
         options.max_message_size = options.max_message_size.min(MAX_MESSAGE_SIZE_LIMIT);
         let salt = {
             use std::hash::{BuildHasher, Hasher};
@@ -276,7 +347,7 @@ impl Broker {
             h.finish()
         };
         let inner = Arc::new(BrokerInner {
-            registry: Registry::new(),
+            registry: Registry::new(store),
             clock: options.clock.clone(),
             options,
             reply_to: NameMap::new(),
@@ -284,6 +355,7 @@ impl Broker {
             stats: Stats::default(),
             names: AtomicU64::new(0),
             salt,
+            closed: std::sync::atomic::AtomicBool::new(false),
             tick: std::sync::OnceLock::new(),
         });
         let weak = Arc::downgrade(&inner);
@@ -302,10 +374,59 @@ impl Broker {
         Broker { inner }
     }
 
-    /// Opens a connection.
+    /// What recovery found when this broker's data directory was opened; `None` in memory.
+    pub fn recovery(&self) -> Option<&RecoveryReport> {
+        self.inner.store().map(|s| s.report())
+    }
+
+    /// The durable store's counters; `None` in memory.
+    pub fn store_stats(&self) -> Option<StoreStats> {
+        self.inner.store().map(|s| s.stats())
+    }
+
+    /// Makes the store's next write or fsync fail, so an application can test its error paths:
+    /// the publishes it covered are nacked (SEMANTICS C3) and durable declares waiting for it
+    /// fail with 541; the engine writes the bytes again afterwards. No effect in memory.
+    pub fn fail_next(&self, fault: Fault) {
+        if let Some(s) = self.inner.store() {
+            s.fail_next(fault);
+        }
+    }
+
+    /// Closes the broker cleanly: every channel closes (unacked messages go back to their
+    /// queues), then the store writes what it holds, syncs and records a clean shutdown, so
+    /// the next [`open`](Self::open) keeps the `redelivered` flags (SEMANTICS S3). Later calls
+    /// on its connections and channels fail as closed. Dropping the last handle of a durable
+    /// broker and of its connections does the same.
+    pub fn close(&self) {
+        self.inner
+            .closed
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let chans: Vec<Arc<ChannelShared>> = {
+            let chans = self
+                .inner
+                .channels
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            chans.iter().filter_map(Weak::upgrade).collect()
+        };
+        for ch in chans {
+            ch.conn.close(None);
+        }
+        if let Some(s) = self.inner.store() {
+            s.close();
+        }
+    }
+
+    /// Opens a connection (closed at once after [`close`](Self::close): its calls fail as
+    /// closed).
     pub fn connect(&self) -> Connection {
         let id = self.inner.registry.next_id();
-        Connection::new(Arc::new(ConnShared::new(id, self.inner.clone())))
+        let conn = Arc::new(ConnShared::new(id, self.inner.clone()));
+        if self.inner.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            conn.close(None);
+        }
+        Connection::new(conn)
     }
 
     /// The broker's clock.

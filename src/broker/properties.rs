@@ -240,37 +240,57 @@ impl BasicProperties {
             check_len(s, Input::Property)?;
         }
         if let Some(headers) = &self.headers {
-            check_field_names(headers)?;
+            check_table(headers)?;
         }
         self.expiration.as_deref().map(parse_expiration).transpose()
     }
 }
 
-/// Checks every field name of `table` and of the tables nested in it (in values or arrays)
-/// against the 255-byte limit. Walks with an explicit stack, so deep nesting cannot overflow
-/// the call stack.
-fn check_field_names(table: &FieldTable) -> Result<(), Error> {
-    let mut pending = Vec::new();
-    check_names_of(table, &mut pending)?;
-    while let Some(value) = pending.pop() {
+/// How deep tables and arrays may nest in headers and arguments (a top-level table is level
+/// 1): the durable log reads no deeper, so nothing deeper is accepted anywhere.
+pub(crate) const MAX_NESTING: usize = 64;
+
+/// Checks a field table given by the application (message headers, declare and bind
+/// arguments): every field name, nested ones included, at most 255 bytes (a local error,
+/// SEMANTICS N1), and tables and arrays nested at most [`MAX_NESTING`] levels (406). Walks
+/// with an explicit stack, so deep nesting cannot overflow the call stack.
+pub(crate) fn check_table(table: &FieldTable) -> Result<(), Error> {
+    let mut pending: Vec<(&FieldValue, usize)> = Vec::new();
+    check_names_of(table, 1, &mut pending)?;
+    while let Some((value, depth)) = pending.pop() {
+        if depth > MAX_NESTING {
+            return Err(Error::amqp(
+                406,
+                format!(
+                    "PRECONDITION_FAILED - field table nested deeper than {MAX_NESTING} levels"
+                ),
+            ));
+        }
         match value {
-            FieldValue::Table(t) => check_names_of(t, &mut pending)?,
-            FieldValue::Array(items) => pending.extend(items.iter().filter(|v| is_nested(v))),
+            FieldValue::Table(t) => check_names_of(t, depth, &mut pending)?,
+            FieldValue::Array(items) => pending.extend(
+                items
+                    .iter()
+                    .filter(|v| is_nested(v))
+                    .map(|v| (v, depth + 1)),
+            ),
             _ => {}
         }
     }
     Ok(())
 }
 
-/// Checks the field names of `table` itself and pushes its nested tables and arrays.
+/// Checks the field names of `table` (at nesting level `depth`) and pushes its nested tables
+/// and arrays with their levels.
 fn check_names_of<'a>(
     table: &'a FieldTable,
-    pending: &mut Vec<&'a FieldValue>,
+    depth: usize,
+    pending: &mut Vec<(&'a FieldValue, usize)>,
 ) -> Result<(), Error> {
     for (name, value) in table {
         check_len(name, Input::Property)?;
         if is_nested(value) {
-            pending.push(value);
+            pending.push((value, depth + 1));
         }
     }
     Ok(())
@@ -501,10 +521,28 @@ mod tests {
             value = FieldValue::Array(vec![value]);
         }
         let p = BasicProperties::default().with_headers(FieldTable::new().with("deep", value));
-        let err = p.check().unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::TooLong);
+        let err = p.check();
         // Dropping 100,000 nested arrays recurses (the derived drop glue) and could overflow
         // the test thread's stack: leak them; the test only checks that `check` iterates.
         std::mem::forget(p);
+        let err = err.unwrap_err();
+        assert_eq!(err.reply_code(), Some(406), "{err}");
+        assert!(err.text().contains("nested deeper than 64"), "{err}");
+    }
+
+    /// The durable log reads tables 64 levels deep and no deeper: publishes stop there.
+    #[test]
+    fn headers_nest_at_most_64_levels() {
+        let nested = |levels: usize| {
+            let mut value = FieldValue::from(FieldTable::new().with("k".repeat(256), 1u8));
+            // The headers table is level 1, `value`'s table level 2.
+            for _ in 2..levels {
+                value = FieldValue::Array(vec![value]);
+            }
+            BasicProperties::default().with_headers(FieldTable::new().with("v", value))
+        };
+        // At 64 levels the check reaches the over-long name inside.
+        assert_eq!(nested(64).check().unwrap_err().kind(), ErrorKind::TooLong);
+        assert_eq!(nested(65).check().unwrap_err().reply_code(), Some(406));
     }
 }

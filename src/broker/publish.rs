@@ -5,11 +5,13 @@
 //! short). Checks come first, so a failed publish routes nothing and hands the message back
 //! (SEMANTICS P1, F4).
 
+use super::confirm::{Confirmation, Confirms};
 use super::consumer::ConsumerShared;
 use super::registry::{ExchangeRec, MessageData, Msg, QueueRec};
 use super::{BasicProperties, BasicPublishOptions, Channel, REPLY_TO, REPLY_TO_PREFIX};
 use crate::error::{Error, Input};
 use crate::route::routing_keys;
+use crate::store::{ConfirmSink, MessageRef};
 use crate::sync::{pin, Guard};
 use crate::topic::check_len;
 use bytes::Bytes;
@@ -118,7 +120,61 @@ impl Channel {
         body: impl Into<Bytes>,
         properties: BasicProperties,
     ) -> Result<Publish, PublishError> {
+        self.publish(
+            exchange,
+            routing_key,
+            options,
+            body.into(),
+            properties,
+            false,
+        )
+        .map(|(publish, _)| publish)
+    }
+
+    /// [`basic_publish`](Self::basic_publish) on a channel in confirm mode, with a handle to
+    /// this publish's own confirm (SEMANTICS C5): wait for it, or `.await` it.
+    ///
+    /// # Errors
+    ///
+    /// As [`basic_publish`](Self::basic_publish), and a local
+    /// [`ErrorKind::InvalidState`](crate::ErrorKind::InvalidState) error without
+    /// [`confirm_select`](Self::confirm_select) (nothing published).
+    pub fn basic_publish_with_confirm(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        options: BasicPublishOptions,
+        body: impl Into<Bytes>,
+        properties: BasicProperties,
+    ) -> Result<(Publish, Confirmation), PublishError> {
         let body = body.into();
+        if self.shared().confirms().is_none() {
+            return Err(PublishError {
+                error: Error::invalid_state(
+                    "basic_publish_with_confirm needs confirm mode (confirm_select)",
+                ),
+                body,
+                properties: Box::new(properties),
+            });
+        }
+        let (publish, confirm) =
+            self.publish(exchange, routing_key, options, body, properties, true)?;
+        match confirm {
+            Some(c) => Ok((publish, c)),
+            None => unreachable!("confirm mode asked for a handle"),
+        }
+    }
+
+    /// The publish path; `handle` asks for a confirmation handle (confirm mode only).
+    fn publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        options: BasicPublishOptions,
+        body: Bytes,
+        properties: BasicProperties,
+        handle: bool,
+    ) -> Result<(Publish, Option<Confirmation>), PublishError> {
         // From here on the (large) properties travel as a pointer, or as nothing when none is
         // set: the path copies no 300-byte struct.
         let props = (!properties.is_empty()).then(|| Box::new(properties));
@@ -139,12 +195,39 @@ impl Channel {
         };
         let headers = props.as_ref().and_then(|p| p.headers.as_ref());
         let targets = self.targets(start, routing_key, headers, &guard);
+        // Checks passed: the publish takes its number (SEMANTICS C1).
+        let confirms = self.shared().confirms();
+        let (seq, confirmation) = match confirms {
+            Some(c) => c.begin(handle),
+            None => (0, None),
+        };
         if targets.queues.is_empty() && !targets.reply_address {
             let props = props.map_or(BasicProperties::EMPTY, |p| *p);
-            return Ok(self.unroutable(exchange, routing_key, options, body, props));
+            let publish = self.unroutable(exchange, routing_key, options, body, props);
+            if let Some(c) = confirms {
+                // SEMANTICS C2: unroutable is confirmed at once, after its return.
+                c.resolve(&[seq], true);
+            }
+            return Ok((publish, confirmation));
         }
         let exchange = start.map(|x| x.name.clone());
-        Ok(self.enqueue(exchange, routing_key, body, props, reply_token, targets))
+        let (publish, logged) =
+            self.enqueue(exchange, routing_key, body, props, reply_token, targets);
+        if let Some(c) = confirms {
+            // SEMANTICS C2: every target queue holds it now; a persistent message in a
+            // durable queue is safe once the sync covering its record is done.
+            let store = self.shared().broker().store();
+            match (logged, store) {
+                (Some(Ok(end)), Some(store)) => {
+                    if let Some(ack) = store.confirm_when_synced(end, c.clone(), seq) {
+                        c.resolve(&[seq], ack);
+                    }
+                }
+                (Some(Err(_)), _) => c.resolve(&[seq], false),
+                _ => c.resolve(&[seq], true),
+            }
+        }
+        Ok((publish, confirmation))
     }
 
     /// The checks before routing (SEMANTICS N1, N4, P1, P3, P4, R2); returns the channel's
@@ -295,7 +378,8 @@ impl Channel {
         Publish::Returned(Box::new(ret))
     }
 
-    /// Enqueues one shared message in every target (SEMANTICS P5).
+    /// Enqueues one shared message in every target (SEMANTICS P5), logging it first if it is
+    /// persistent and a target is durable (then returns the log position after its record).
     fn enqueue(
         &self,
         exchange: Option<Arc<str>>,
@@ -304,7 +388,7 @@ impl Channel {
         mut props: Option<Box<BasicProperties>>,
         reply_token: Option<Arc<str>>,
         targets: Targets<'_>,
-    ) -> Publish {
+    ) -> (Publish, Option<Result<u64, Error>>) {
         if let Some(p) = props.as_mut() {
             if let Some(token) = reply_token {
                 p.reply_to = Some(format!("{REPLY_TO_PREFIX}{token}"));
@@ -314,7 +398,9 @@ impl Channel {
                 h.remove("BCC");
             }
         }
-        let msg: Msg = Arc::new(MessageData::new(exchange, routing_key, props, body));
+        let mut data = MessageData::new(exchange, routing_key, props, body);
+        let logged = self.log_message(&mut data, &targets);
+        let msg: Msg = Arc::new(data);
         let mut queues = 0;
         for q in targets.queues {
             if q.q.enqueue(msg.clone()).is_ok() {
@@ -325,6 +411,53 @@ impl Channel {
             c.deliver_direct(msg.clone());
             queues += 1;
         }
-        Publish::Routed { queues }
+        (Publish::Routed { queues }, logged)
+    }
+
+    /// Logs a persistent message bound for durable queues (SEMANTICS S2) and gives it its log
+    /// id; returns the log position after its record.
+    /// A record over the log's limit is not logged (an error: the message stays in memory
+    /// only, and its confirm is a nack, SEMANTICS C3).
+    fn log_message(
+        &self,
+        data: &mut MessageData,
+        targets: &Targets<'_>,
+    ) -> Option<Result<u64, Error>> {
+        let store = self.shared().broker().store()?;
+        if !data.properties().is_persistent() {
+            return None;
+        }
+        let queues: SmallVec<[u64; 4]> = targets
+            .queues
+            .iter()
+            .map(|q| q.q.log_id)
+            .filter(|&id| id != 0)
+            .collect();
+        if queues.is_empty() {
+            return None;
+        }
+        let id = store.next_message_id();
+        let end = store.log_message(&MessageRef {
+            id,
+            queues: &queues,
+            exchange: data.exchange(),
+            routing_key: data.routing_key(),
+            properties: Some(data.properties()),
+            body: &data.body,
+        });
+        if end.is_ok() {
+            data.store_id = id;
+        }
+        Some(end)
+    }
+}
+
+impl ConfirmSink for Confirms {
+    fn resolve(&self, seqs: &[u64], ack: bool) {
+        Confirms::resolve(self, seqs, ack);
+    }
+
+    fn runs_user_code(&self) -> bool {
+        self.has_listener()
     }
 }

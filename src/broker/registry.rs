@@ -12,11 +12,12 @@
 use super::args::{ExchangeArgs, QueueArgs};
 use super::names::{id_key, NameMap};
 use super::options::{ExchangeDeclareOptions, QueueDeclareOptions};
-use super::properties::BasicProperties;
+use super::properties::{check_table, BasicProperties};
 use crate::error::Error;
 use crate::message::FieldTable;
 use crate::queue::{Queue, SinkRef};
 use crate::route::{route_with_cc, ExchangeTable, ExchangeType};
+use crate::store::{DestId, Record, Recovered, Store};
 use crate::sync::Guard;
 use crate::topic::DestSet;
 use bytes::Bytes;
@@ -36,6 +37,8 @@ pub(crate) struct MessageData {
     /// `None` when no property is set (most of the time in benchmarks; the struct is large).
     properties: Option<Box<BasicProperties>>,
     pub(crate) body: Bytes,
+    /// Its id in the durable log, or 0: persistent and logged for at least one durable queue.
+    pub(crate) store_id: u64,
 }
 
 impl MessageData {
@@ -51,6 +54,7 @@ impl MessageData {
             routing_key: SmallVec::from_slice(routing_key.as_bytes()),
             properties,
             body,
+            store_id: 0,
         }
     }
 
@@ -132,8 +136,9 @@ pub(crate) const PREDECLARED: [(&str, ExchangeType); 5] = [
     ("amq.match", ExchangeType::Headers),
 ];
 
-/// What a binding's key and arguments are, per (source, destination) pair.
-type PairBindings = Vec<(Box<str>, FieldTable)>;
+/// What a binding's key and arguments are, per (source, destination) pair, with the binding's
+/// id (which the durable log names it by).
+type PairBindings = Vec<(Box<str>, FieldTable, u64)>;
 
 #[derive(Default)]
 struct Topology {
@@ -158,6 +163,8 @@ pub(crate) struct Registry {
     queue_ids: NameMap<Arc<QueueRec>>,
     topo: Mutex<Topology>,
     next_id: AtomicU64,
+    /// The durable log, for a broker opened on a data directory.
+    pub(crate) store: Option<Arc<Store>>,
 }
 
 fn not_found(what: &str, name: &str) -> Error {
@@ -172,6 +179,14 @@ fn refused(text: String) -> Error {
     Error::amqp(403, format!("ACCESS_REFUSED - {text}"))
 }
 
+/// A binding destination as the log names it.
+fn dest_id(dest: Dest) -> DestId {
+    match dest {
+        Dest::Queue(id) => DestId::Queue(id),
+        Dest::Exchange(id) => DestId::Exchange(id),
+    }
+}
+
 /// The checks every queue or exchange name gets (SEMANTICS N2).
 pub(crate) fn check_name(what: &str, name: &str) -> Result<(), Error> {
     if name.contains(['\r', '\n']) {
@@ -183,8 +198,9 @@ pub(crate) fn check_name(what: &str, name: &str) -> Result<(), Error> {
 }
 
 impl Registry {
-    pub(crate) fn new() -> Registry {
+    pub(crate) fn new(store: Option<Arc<Store>>) -> Registry {
         let reg = Registry {
+            store,
             exchanges: NameMap::new(),
             exchange_ids: NameMap::new(),
             queues: NameMap::new(),
@@ -303,15 +319,26 @@ impl Registry {
                 "exchange name '{name}' contains reserved prefix 'amq.*'"
             )));
         }
-        let args = ExchangeArgs::parse(name, args)?;
+        let parsed = ExchangeArgs::parse(name, args)?;
+        let id = self.next_id();
+        if opts.durable {
+            self.log_topology(|| Record::Exchange {
+                id,
+                name: name.to_string(),
+                kind,
+                auto_delete: opts.auto_delete,
+                internal: opts.internal,
+                args: args.clone(),
+            });
+        }
         self.insert_exchange(ExchangeRec {
-            id: self.next_id(),
+            id,
             name: name.into(),
             kind,
             durable: opts.durable,
             auto_delete: opts.auto_delete,
             internal: opts.internal,
-            args,
+            args: parsed,
             table: ExchangeTable::new(kind),
         });
         Ok(())
@@ -349,6 +376,9 @@ impl Registry {
 
     /// Removes `x` and every binding at either end, cascading auto-deletes.
     fn remove_exchange(&self, topo: &mut Topology, x: &Arc<ExchangeRec>) {
+        if x.durable {
+            self.log_topology(|| Record::ExchangeGone { id: x.id });
+        }
         self.exchanges.remove(x.name.as_bytes());
         self.exchange_ids.remove(&id_key(x.id));
         let dests: Vec<Dest> = topo
@@ -381,7 +411,7 @@ impl Registry {
             let Some(x) = self.exchange_ids.get_cloned(&id_key(src)) else {
                 continue;
             };
-            for (key, args) in &bindings {
+            for (key, args, _) in &bindings {
                 // Removing what bind added: cannot fail for a key that bound.
                 let _ = x.table.unbind(key, args, dest);
             }
@@ -448,15 +478,26 @@ impl Registry {
                 "queue name '{name}' contains reserved prefix 'amq.*'"
             )));
         }
-        let args = QueueArgs::parse(name, args, opts.durable, opts.exclusive, server_named)?;
+        let parsed = QueueArgs::parse(name, args, opts.durable, opts.exclusive, server_named)?;
+        let id = self.next_id();
+        // Exclusive queues end with their connection: never logged.
+        let logged = self.store.is_some() && opts.durable && !opts.exclusive;
+        if logged {
+            self.log_topology(|| Record::Queue {
+                id,
+                name: name.to_string(),
+                auto_delete: opts.auto_delete,
+                args: args.clone(),
+            });
+        }
         let rec = Arc::new(QueueRec {
-            id: self.next_id(),
+            id,
             name: name.into(),
             durable: opts.durable,
             auto_delete: opts.auto_delete,
             owner: opts.exclusive.then_some(conn),
-            args,
-            q: Arc::new(Queue::new()),
+            args: parsed,
+            q: Arc::new(Queue::logged(if logged { id } else { 0 })),
         });
         self.queue_ids.insert(&id_key(rec.id), rec.clone());
         self.queues.insert(name.as_bytes(), rec.clone());
@@ -476,6 +517,9 @@ impl Registry {
             _ => return Ok(None),
         }
         check(q)?;
+        if q.q.log_id != 0 {
+            self.log_topology(|| Record::QueueGone { id: q.id });
+        }
         self.queues.remove(q.name.as_bytes());
         self.queue_ids.remove(&id_key(q.id));
         self.drop_dest(&mut topo, Dest::Queue(q.id));
@@ -493,16 +537,18 @@ impl Registry {
         key: &str,
         args: &FieldTable,
     ) -> Result<(), Error> {
+        check_table(args)?;
         let mut topo = self.topo();
         self.check_live(source, dest)?;
         let headers = source.kind == ExchangeType::Headers;
+        let durable = self.store.is_some() && source.durable && self.durable_dest(dest);
         let pair = topo.pairs.entry((source.id, dest)).or_default();
-        if pair.iter().any(|(k, a)| &**k == key && a == args) {
+        if pair.iter().any(|(k, a, _)| &**k == key && a == args) {
             return Ok(());
         }
         let table_has = pair
             .iter()
-            .any(|(k, a)| if headers { a == args } else { &**k == key });
+            .any(|(k, a, _)| if headers { a == args } else { &**k == key });
         if !table_has {
             if let Err(e) = source.table.bind(key, args, dest) {
                 if pair.is_empty() {
@@ -511,7 +557,17 @@ impl Registry {
                 return Err(e);
             }
         }
-        pair.push((key.into(), args.clone()));
+        let id = self.next_id();
+        if durable {
+            self.log_topology(|| Record::Bind {
+                id,
+                source: source.id,
+                dest: dest_id(dest),
+                key: key.to_string(),
+                args: args.clone(),
+            });
+        }
+        pair.push((key.into(), args.clone(), id));
         topo.by_source.entry(source.id).or_default().insert(dest);
         topo.by_dest.entry(dest).or_default().insert(source.id);
         Ok(())
@@ -531,15 +587,18 @@ impl Registry {
         let Some(pair) = topo.pairs.get_mut(&(source.id, dest)) else {
             return Ok(());
         };
-        let Some(at) = pair.iter().position(|(k, a)| &**k == key && a == args) else {
+        let Some(at) = pair.iter().position(|(k, a, _)| &**k == key && a == args) else {
             return Ok(());
         };
-        pair.remove(at);
+        let (_, _, id) = pair.remove(at);
         let table_keeps = pair
             .iter()
-            .any(|(k, a)| if headers { a == args } else { &**k == key });
+            .any(|(k, a, _)| if headers { a == args } else { &**k == key });
         if !table_keeps {
             source.table.unbind(key, args, dest)?;
+        }
+        if self.store.is_some() && source.durable && self.durable_dest(dest) {
+            self.log_topology(|| Record::Unbind { id });
         }
         if !pair.is_empty() {
             return Ok(());
@@ -585,8 +644,120 @@ impl Registry {
         self.topo()
             .pairs
             .get(&(source, dest))
-            .map(|p| p.iter().map(|(k, a)| (k.to_string(), a.clone())).collect())
+            .map(|p| {
+                p.iter()
+                    .map(|(k, a, _)| (k.to_string(), a.clone()))
+                    .collect()
+            })
             .unwrap_or_default()
+    }
+
+    // ----- the durable log -----
+
+    /// Appends a topology record (built only when there is a log), under the topology lock so
+    /// the log keeps the registry's order; the caller waits for its sync
+    /// ([`Store::take_mine`]).
+    fn log_topology(&self, rec: impl FnOnce() -> Record) {
+        if let Some(store) = &self.store {
+            store.log_topology(&rec());
+        }
+    }
+
+    /// Whether a binding to `dest` is logged (with a durable source): a durable exchange, or a
+    /// durable queue that is logged (not exclusive).
+    fn durable_dest(&self, dest: Dest) -> bool {
+        match dest {
+            Dest::Queue(id) => self
+                .queue_ids
+                .get_cloned(&id_key(id))
+                .is_some_and(|q| q.q.log_id != 0),
+            Dest::Exchange(id) => self
+                .exchange_ids
+                .get_cloned(&id_key(id))
+                .is_some_and(|x| x.durable),
+        }
+    }
+
+    /// Rebuilds the durable topology and messages recovered from the log (SEMANTICS S2), before
+    /// any connection exists. Records that no longer parse are skipped.
+    pub(crate) fn restore(&self, rec: Recovered) {
+        self.next_id
+            .fetch_max(rec.max_id.saturating_add(1), Relaxed);
+        let mut topo = self.topo();
+        for x in rec.exchanges {
+            let Ok(args) = ExchangeArgs::parse(&x.name, &x.args) else {
+                continue;
+            };
+            self.insert_exchange(ExchangeRec {
+                id: x.id,
+                name: x.name.as_str().into(),
+                kind: x.kind,
+                durable: true,
+                auto_delete: x.auto_delete,
+                internal: x.internal,
+                args,
+                table: ExchangeTable::new(x.kind),
+            });
+        }
+        let msgs: Vec<Msg> = rec
+            .messages
+            .into_iter()
+            .map(|m| {
+                let exchange = (!m.exchange.is_empty()).then(|| Arc::<str>::from(m.exchange));
+                let mut data = MessageData::new(exchange, &m.routing_key, m.properties, m.body);
+                data.store_id = m.id;
+                Arc::new(data)
+            })
+            .collect();
+        for q in rec.queues {
+            let server_named = q.name.starts_with("amq.gen-");
+            let Ok(args) = QueueArgs::parse(&q.name, &q.args, true, false, server_named) else {
+                continue;
+            };
+            let queue = Queue::logged(q.id);
+            for &(at, redelivered, failed, returned) in &q.messages {
+                if let Some(m) = msgs.get(at) {
+                    queue.restore(m.clone(), redelivered, failed, returned);
+                }
+            }
+            let rec = Arc::new(QueueRec {
+                id: q.id,
+                name: q.name.as_str().into(),
+                durable: true,
+                auto_delete: q.auto_delete,
+                owner: None,
+                args,
+                q: Arc::new(queue),
+            });
+            self.queue_ids.insert(&id_key(rec.id), rec.clone());
+            self.queues.insert(q.name.as_bytes(), rec);
+        }
+        for b in rec.bindings {
+            let dest = match b.dest {
+                DestId::Queue(id) => Dest::Queue(id),
+                DestId::Exchange(id) => Dest::Exchange(id),
+            };
+            let Some(source) = self.exchange_ids.get_cloned(&id_key(b.source)) else {
+                continue;
+            };
+            let headers = source.kind == ExchangeType::Headers;
+            let pair = topo.pairs.entry((source.id, dest)).or_default();
+            let table_has = pair.iter().any(
+                |(k, a, _)| {
+                    if headers {
+                        *a == b.args
+                    } else {
+                        **k == *b.key
+                    }
+                },
+            );
+            if !table_has && source.table.bind(&b.key, &b.args, dest).is_err() {
+                continue;
+            }
+            pair.push((b.key.as_str().into(), b.args, b.id));
+            topo.by_source.entry(source.id).or_default().insert(dest);
+            topo.by_dest.entry(dest).or_default().insert(source.id);
+        }
     }
 
     // ----- routing -----

@@ -53,6 +53,16 @@ impl Unacked {
         }
     }
 
+    /// (message, queue) as the durable log names them, if both are logged.
+    pub(crate) fn log_ref(&self) -> Option<(u64, u64)> {
+        let queue = match &self.holder {
+            Holder::Consumer(c) => c.queue.as_ref().map_or(0, |rec| rec.q.log_id),
+            Holder::Get(q) => q.log_id,
+        };
+        let msg = self.entry.msg.store_id;
+        (msg != 0 && queue != 0).then_some((msg, queue))
+    }
+
     /// The queue it goes back to; `None` only for a consumer without a queue (a direct
     /// reply-to consumer, whose deliveries are never registered).
     pub(crate) fn queue(&self) -> Option<Arc<Queue<Msg>>> {

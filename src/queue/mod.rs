@@ -82,6 +82,8 @@ struct State<M> {
 /// One queue's messages and consumers. See the module docs.
 pub(crate) struct Queue<M> {
     state: Mutex<State<M>>,
+    /// The queue's id in the durable log, or 0 if nothing of it is logged.
+    pub(crate) log_id: u64,
 }
 
 /// Why an enqueue did not happen.
@@ -101,8 +103,15 @@ pub(crate) enum AddError {
 
 impl<M> Queue<M> {
     /// An empty queue.
+    #[cfg(test)]
     pub(crate) fn new() -> Queue<M> {
+        Queue::logged(0)
+    }
+
+    /// An empty queue whose messages the durable log knows by queue id `log_id` (0: none).
+    pub(crate) fn logged(log_id: u64) -> Queue<M> {
         Queue {
+            log_id,
             state: Mutex::new(State {
                 ready: VecDeque::new(),
                 next_seq: 0,
@@ -256,12 +265,24 @@ impl<M> Queue<M> {
         Some((entry, st.ready.len()))
     }
 
-    /// Drops every ready message; returns how many (SEMANTICS Q10).
-    pub(crate) fn purge(&self) -> usize {
+    /// Takes every ready message out (SEMANTICS Q10); the caller drops them, outside the lock.
+    pub(crate) fn purge(&self) -> VecDeque<Entry<M>> {
+        std::mem::take(&mut self.lock().ready)
+    }
+
+    /// Puts a recovered message at the tail, with its flags and counts (SEMANTICS S2, S3).
+    /// Only before the queue has consumers.
+    pub(crate) fn restore(&self, msg: M, redelivered: bool, failed: u32, returned: u32) {
         let mut st = self.lock();
-        let n = st.ready.len();
-        st.ready.clear();
-        n
+        let seq = st.next_seq;
+        st.next_seq += 1;
+        st.ready.push_back(Entry {
+            seq,
+            msg,
+            redelivered,
+            failed,
+            returned,
+        });
     }
 
     /// Marks the queue deleted: drops its ready messages and returns their number and the

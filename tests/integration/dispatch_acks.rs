@@ -1609,7 +1609,7 @@ fn run_capped(w: Capped, seed: u64, acked: mpsc::Sender<usize>) -> Result<Seen, 
             Err(e) => return Err(e.to_string()),
         }
         let k = 1 + rng.below(held.len());
-        if w.alone && rng.next() % 2 == 0 {
+        if w.alone && rng.next().is_multiple_of(2) {
             let ids: Vec<usize> = held.iter().take(k).map(id_of).collect();
             w.channel_held.fetch_sub(k, Ordering::SeqCst);
             held[k - 1]

@@ -7,6 +7,7 @@ mod async_rpc;
 mod broker_model;
 mod cli;
 mod dispatch_acks;
+mod durability;
 mod route;
 mod topic;
 mod topology;

@@ -2573,7 +2573,7 @@ fn p4_cc_and_bcc_route_the_union_one_copy() {
         .properties()
         .headers
         .as_ref()
-        .map_or(true, |h| !h.contains_key("BCC")));
+        .is_none_or(|h| !h.contains_key("BCC")));
 }
 
 #[test]

@@ -3,5 +3,6 @@
 
 pub(crate) mod broker;
 pub(crate) mod broker_ops;
+pub(crate) mod durable;
 pub(crate) mod route;
 pub(crate) mod topic;
