@@ -10,12 +10,17 @@
 //! * `warren demo` runs the seven messaging patterns of RabbitMQ's tutorials in-process and
 //!   checks each: one line per pattern, `ok <n> <name>` or `FAIL <n> <name>: <why>`; exit 0 only
 //!   if all pass (1 otherwise). `--pattern N` runs one.
+//! * `warren torture --dir DIR --trials N` crash-tests the durable store: a child process
+//!   publishes with confirms and consumes, is killed with SIGKILL at a random moment, and the
+//!   reopened directory must hold every confirmed message not settled; one summary line
+//!   (`trials N, confirmed C, lost L, ...`), exit 0 only if nothing failed (1 otherwise).
 //!
 //! Topic patterns follow RabbitMQ: `*` matches exactly one word and `#` matches **zero** or
 //! more words, so `lazy.#` matches `lazy` (SEMANTICS T3).
 //!
-//! Exit status: 0 success (or a match), 1 no match or a failed demo pattern, 2 an invalid input,
-//! a usage error or an I/O error. A closed stdout (`warren ... | head`) ends the program quietly.
+//! Exit status: 0 success (or a match), 1 no match, a failed demo pattern or a failed torture
+//! check, 2 an invalid input, a usage error or an I/O error. A closed stdout
+//! (`warren ... | head`) ends the program quietly.
 #![deny(unsafe_code)]
 
 // The counting global allocator is the one place this binary needs `unsafe`: implementing
@@ -31,6 +36,8 @@ mod bench;
 mod demo;
 #[path = "warren/matching.rs"]
 mod matching;
+#[path = "warren/torture.rs"]
+mod torture;
 
 use clap::{Args, Parser, Subcommand};
 use std::ffi::OsString;
@@ -68,6 +75,77 @@ enum Command {
     /// Run RabbitMQ's seven tutorial patterns in-process and check each one.
     #[command(after_help = DEMO_AFTER_HELP)]
     Demo(DemoArgs),
+    /// Crash-test the durable store: SIGKILL a publishing child, reopen, check what survived.
+    #[command(after_help = torture::AFTER_HELP)]
+    Torture(TortureArgs),
+    /// The child process of `warren torture` (internal).
+    #[command(hide = true)]
+    TortureChild(TortureChildArgs),
+}
+
+/// Arguments of `warren torture`.
+#[derive(Args, Debug)]
+struct TortureArgs {
+    /// The data directory (created if missing; its torture.* queues and exchange are deleted
+    /// first).
+    #[arg(long, value_name = "DIR")]
+    dir: PathBuf,
+
+    /// How many crash trials to run.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    trials: u32,
+
+    /// The seed of the kill delays and of every random choice (default: from the clock; the
+    /// summary prints it).
+    #[arg(long, value_name = "S")]
+    seed: Option<u64>,
+
+    /// The child is killed after a random delay between 20 ms and this many ms.
+    #[arg(
+        long,
+        value_name = "M",
+        default_value_t = 300,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    max_kill_ms: u64,
+
+    /// The store's segment size: small segments roll and compact during the trials.
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value_t = 64 * 1024,
+        value_parser = clap::value_parser!(u64).range(4096..)
+    )]
+    segment_size: u64,
+
+    /// Every N trials (and after the last one) also reopen right after the clean close and
+    /// check that the report says clean and the messages kept their flags; 0: never.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    clean_every: u32,
+
+    /// Print one line per trial.
+    #[arg(long, short)]
+    verbose: bool,
+}
+
+/// Arguments of `warren torture-child`, set by `warren torture`.
+#[derive(Args, Debug)]
+struct TortureChildArgs {
+    /// The data directory.
+    #[arg(long)]
+    dir: PathBuf,
+    /// This child's number: the first part of its message ids.
+    #[arg(long)]
+    generation: u32,
+    /// The run's seed.
+    #[arg(long)]
+    seed: u64,
+    /// The store's segment size.
+    #[arg(long)]
+    segment_size: u64,
+    /// The parent's `--max-kill-ms`: past it (and a grace) the child gives up by itself.
+    #[arg(long)]
+    max_kill_ms: u64,
 }
 
 const DEMO_AFTER_HELP: &str = "\
@@ -236,6 +314,8 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => demo::run(args.pattern),
+        Command::Torture(args) => torture::run(&args),
+        Command::TortureChild(args) => Ok(torture::child(&args)),
     }
 }
 

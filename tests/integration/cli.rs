@@ -432,19 +432,15 @@ fn bench_needs_a_workload() {
 }
 
 /// The lines `warren demo` prints for the patterns that work today.
-const DEMO_OK: [&str; 6] = [
+const DEMO_OK: [&str; 8] = [
     "ok 1 simple",
     "ok 2 work queues",
+    "ok 2 work queues (restart)",
     "ok 3 publish/subscribe",
     "ok 4 routing",
     "ok 5 topics",
     "ok 6 RPC",
-];
-
-/// The lines for the patterns that need the durable store, until it comes.
-const DEMO_NOT_YET: [&str; 2] = [
-    "FAIL 2 work queues (restart): not implemented (durable store comes with [durability])",
-    "FAIL 7 publisher confirms: not implemented (comes with [durability])",
+    "ok 7 publisher confirms",
 ];
 
 #[test]
@@ -452,19 +448,8 @@ fn demo_checks_the_seven_patterns() {
     let o = run(&["demo"]);
     let out = stdout(&o);
     let lines: Vec<&str> = out.lines().collect();
-    let want = [
-        DEMO_OK[0],
-        DEMO_OK[1],
-        DEMO_NOT_YET[0],
-        DEMO_OK[2],
-        DEMO_OK[3],
-        DEMO_OK[4],
-        DEMO_OK[5],
-        DEMO_NOT_YET[1],
-    ];
-    assert_eq!(lines, want, "stderr: {}", stderr(&o));
-    // A failed pattern fails the demo: durability is not there yet.
-    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert_eq!(lines, DEMO_OK, "stderr: {}", stderr(&o));
+    assert_eq!(o.status.code(), Some(0), "{out}");
 }
 
 #[test]
@@ -476,11 +461,21 @@ fn demo_runs_one_pattern() {
     let o = run(&["demo", "--pattern", "2"]);
     assert_eq!(
         stdout(&o),
-        format!("{}\n{}\n", DEMO_OK[1], DEMO_NOT_YET[0]),
+        format!("{}\n{}\n", DEMO_OK[1], DEMO_OK[2]),
         "stderr: {}",
         stderr(&o)
     );
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(0));
+
+    let o = run(&["demo", "--pattern", "7"]);
+    assert_eq!(
+        stdout(&o),
+        "ok 7 publisher confirms\n",
+        "stderr: {}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("individually"), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(0));
 
     let o = run(&["demo", "--pattern", "8"]);
     assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
@@ -499,4 +494,118 @@ fn every_subcommand_has_help() {
         assert_eq!(o.status.code(), Some(0), "{args:?}");
         assert!(stdout(&o).contains("Usage:"), "{args:?}: {}", stdout(&o));
     }
+}
+
+// ----- `warren torture` -----
+
+/// Runs `warren torture` on a fresh directory inside a temporary one.
+fn torture(extra: &[&str]) -> Output {
+    let scratch = tempfile::tempdir().expect("a temporary directory");
+    let data = scratch.path().join("data");
+    let data = data.to_str().expect("a UTF-8 temporary path");
+    let mut args = vec!["torture", "--dir", data];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+/// The number after `name ` in a summary line.
+fn summary_field(line: &str, name: &str) -> u64 {
+    let at = line
+        .find(&format!("{name} "))
+        .unwrap_or_else(|| panic!("no {name:?} in {line:?}"));
+    line[at + name.len() + 1..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no number after {name:?} in {line:?}"))
+}
+
+/// SEMANTICS S3-S5, C2: a few SIGKILLed children, every confirmed message found again.
+#[test]
+fn torture_kills_children_and_finds_every_confirmed_message() {
+    let o = torture(&[
+        "--trials",
+        "3",
+        "--seed",
+        "7",
+        "--clean-every",
+        "0",
+        "--verbose",
+    ]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\nstderr: {}", stderr(&o));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "three trial lines and the summary: {out}");
+    for (i, line) in lines[..3].iter().enumerate() {
+        assert!(
+            line.starts_with(&format!("trial {}: kill-ms ", i + 1)),
+            "{line}"
+        );
+    }
+    let summary = lines[3];
+    assert!(summary.starts_with("trials 3, confirmed "), "{summary}");
+    assert!(
+        summary.contains(", lost 0, duplicated 0, not-redelivered 0, "),
+        "{summary}"
+    );
+    assert!(
+        summary_field(summary, "confirmed") > 0,
+        "nothing was confirmed: {summary}"
+    );
+    assert!(summary_field(summary, "kills") >= 3, "{summary}");
+    assert!(summary.ends_with(", seed 7"), "{summary}");
+}
+
+/// SEMANTICS S3: the clean-close check (after the last trial) passes too.
+#[test]
+fn torture_checks_a_clean_close_after_the_last_trial() {
+    let o = torture(&["--trials", "3"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\nstderr: {}", stderr(&o));
+    let summary = out.lines().last().unwrap_or_default();
+    assert!(summary.starts_with("trials 3, confirmed "), "{summary}");
+    assert!(summary.contains(", lost 0, "), "{summary}");
+    assert_eq!(summary_field(summary, "clean-checks"), 1, "{summary}");
+    assert_eq!(summary_field(summary, "inconsistent"), 0, "{summary}");
+}
+
+#[test]
+fn torture_has_help_and_hides_its_child() {
+    let o = run(&["torture", "--help"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let help = stdout(&o);
+    for want in [
+        "Usage:",
+        "--dir",
+        "--trials",
+        "--seed",
+        "--max-kill-ms",
+        "--segment-size",
+    ] {
+        assert!(help.contains(want), "{want:?} missing from: {help}");
+    }
+    let top = stdout(&run(&["--help"]));
+    assert!(top.contains("torture"), "{top}");
+    assert!(!top.contains("torture-child"), "{top}");
+}
+
+#[test]
+fn torture_on_a_regular_file_fails_cleanly() {
+    let scratch = tempfile::tempdir().expect("a temporary directory");
+    let file = scratch.path().join("not-a-directory");
+    std::fs::write(&file, b"x").expect("a regular file");
+    let path = file.to_str().expect("a UTF-8 temporary path");
+    let o = run(&["torture", "--dir", path, "--trials", "1"]);
+    assert_eq!(o.status.code(), Some(2), "stdout: {}", stdout(&o));
+    let err = stderr(&o);
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(
+        err.contains("not-a-directory"),
+        "the error names the path: {err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(stdout(&o).is_empty(), "{}", stdout(&o));
+
+    let o = run(&["torture", "--dir", path, "--trials", "0"]);
+    assert_eq!(o.status.code(), Some(2), "--trials 0 is a usage error");
 }
