@@ -3,21 +3,28 @@
 //!
 //! Each entry of [`PATTERNS`] builds a fresh [`Broker`], plays the tutorial's producer and
 //! consumer sides against it and compares what was delivered with what the tutorial expects.
-//! The demo prints one line per entry, `ok <n> <name>` or `FAIL <n> <name>: <why>`, and
-//! succeeds only if every entry passed. A panic inside a check fails that entry only.
+//! The durable entries (2's restart, 7) run on a scratch data directory under the system's
+//! temporary directory (`warren-demo-<what>-<pid>-<n>`), removed when the entry ends.
+//! The demo prints one line per entry on stdout, `ok <n> <name>` or `FAIL <n> <name>: <why>`,
+//! and succeeds only if every entry passed. A panic inside a check fails that entry only.
+//! What an entry reports besides (tutorial 7's timings) goes to stderr after its line, indented,
+//! so stdout stays one line per entry.
 
 use crate::CliError;
 use std::collections::BTreeMap;
 use std::error::Error as StdError;
 use std::fmt::Debug;
+use std::fs;
 use std::io::{self, Write};
 use std::panic;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use warren::broker::{
-    BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ExchangeDeclareOptions,
+    BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, Confirm, ExchangeDeclareOptions,
     QueueDeclareOptions,
 };
 use warren::message::FieldTable;
@@ -35,7 +42,7 @@ struct Pattern {
 }
 
 /// The patterns, in tutorial order. A pattern may have several entries (2 has its restart
-/// part); the unimplemented ones fail with the reason.
+/// part).
 const PATTERNS: &[Pattern] = &[
     pattern(1, "simple", simple),
     pattern(2, "work queues", work_queues),
@@ -73,8 +80,9 @@ pub(crate) fn run(only: Option<u8>) -> Result<ExitCode, CliError> {
     let mut all_ok = true;
     for pattern in PATTERNS
         .iter()
-        .filter(|p| only.map_or(true, |n| p.number == n))
+        .filter(|p| only.is_none_or(|n| p.number == n))
     {
+        lock(&NOTES).clear();
         let line = match run_one(pattern.check) {
             Ok(()) => format!("ok {} {}", pattern.number, pattern.name),
             Err(why) => {
@@ -85,6 +93,13 @@ pub(crate) fn run(only: Option<u8>) -> Result<ExitCode, CliError> {
         // Line by line, so a hanging pattern shows which ones finished.
         writeln!(out, "{line}")?;
         out.flush()?;
+        let notes = std::mem::take(&mut *lock(&NOTES));
+        if !notes.is_empty() {
+            let mut err = io::stderr().lock();
+            for n in notes {
+                writeln!(err, "  {n}")?;
+            }
+        }
     }
     drop(quiet);
     Ok(if all_ok {
@@ -118,6 +133,19 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
         Some(at) => format!("{msg} (at {at})"),
         None => msg,
     }
+}
+
+/// What the running entry reports besides its verdict ([`note`]), printed after its line.
+static NOTES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Adds a line to the running entry's report (stderr, after its `ok` or `FAIL` line).
+fn note(line: String) {
+    lock(&NOTES).push(line);
+}
+
+/// Locks `m`; a check that panicked while holding it left nothing half-done that matters here.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Where the last panic happened, kept by [`QuietPanics`]' hook.
@@ -313,7 +341,6 @@ fn work_queues() -> Outcome {
     let broker = Broker::new();
     let producer = broker.connect().create_channel()?;
     producer.queue_declare("task_queue", durable(), no_args())?;
-    let persistent = || BasicProperties::default().persistent();
 
     // Round robin: without prefetch, six tasks alternate between the two workers.
     let (_c1, w1) = worker(&broker, 0)?;
@@ -400,9 +427,118 @@ fn work_queues() -> Outcome {
     expect_eq("channel open after the 406", producer.is_open(), false)
 }
 
-/// Tutorial 2's durability: tasks survive a restart. Needs the durable store.
+/// A scratch data directory under the system's temporary directory, removed on drop (declare
+/// it before the brokers that use it, so they close first).
+struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    fn new(what: &str) -> ScratchDir {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "warren-demo-{what}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Relaxed)
+        ));
+        // A leftover of an earlier run that had this pid: start empty.
+        let _ = fs::remove_dir_all(&path);
+        ScratchDir(path)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn persistent() -> BasicProperties {
+    BasicProperties::default().persistent()
+}
+
+/// Tutorial 2's durability (SEMANTICS S2): persistent tasks in the durable `task_queue`
+/// survive a restart of the broker, in order and not redelivered (the close was clean, S3);
+/// a transient task and a non-durable queue do not. A worker with prefetch 1 then gets them
+/// one at a time, and its acks are durable too: the next restart finds the queue empty.
 fn work_queues_restart() -> Outcome {
-    Err("not implemented (durable store comes with [durability])".into())
+    let dir = ScratchDir::new("restart");
+    let tasks: Vec<String> = (1..=5)
+        .map(|i| format!("task {i}{}", ".".repeat(i)))
+        .collect();
+    {
+        let broker = Broker::open(dir.path())?;
+        let ch = broker.connect().create_channel()?;
+        ch.queue_declare("task_queue", durable(), no_args())?;
+        ch.queue_declare("scratch", QueueDeclareOptions::default(), no_args())?;
+        for (i, task) in tasks.iter().enumerate() {
+            publish(&ch, "", "task_queue", task, persistent(), 1)?;
+            if i == 1 {
+                let transient = BasicProperties::default();
+                publish(&ch, "", "task_queue", "transient task", transient, 1)?;
+            }
+        }
+        publish(
+            &ch,
+            "",
+            "scratch",
+            "in a non-durable queue",
+            persistent(),
+            1,
+        )?;
+        expect_eq(
+            "task_queue before the restart",
+            broker.queue_counts("task_queue"),
+            Some((tasks.len() + 1, 0)),
+        )?;
+        // Writes and syncs what the log holds and records a clean shutdown.
+        broker.close();
+    }
+
+    let broker = Broker::open(dir.path())?;
+    let report = broker.recovery().ok_or("no recovery report")?.clone();
+    expect_eq("the previous run closed cleanly", report.clean, true)?;
+    expect_eq(
+        "persistent messages recovered",
+        report.messages,
+        tasks.len(),
+    )?;
+    expect_eq(
+        "task_queue after the restart",
+        broker.queue_counts("task_queue"),
+        Some((tasks.len(), 0)),
+    )?;
+    expect_eq(
+        "non-durable queue after the restart",
+        broker.queue_counts("scratch"),
+        None,
+    )?;
+    {
+        let (_conn, w) = worker(&broker, 1)?;
+        let mut got = Vec::new();
+        for _ in &tasks {
+            let d = next(&w, "worker after the restart")?;
+            expect_none(&w, "worker with prefetch 1 and one unacked")?;
+            got.push((text(&d), d.redelivered()));
+            d.ack()?;
+        }
+        let want: Vec<(String, bool)> = tasks.iter().map(|t| (t.clone(), false)).collect();
+        expect_eq("tasks after the restart (body, redelivered)", got, want)?;
+        expect_none(&w, "worker after the last persistent task")?;
+    }
+    broker.close();
+    drop(broker);
+
+    let broker = Broker::open(dir.path())?;
+    expect_eq(
+        "task_queue after a second restart (the acks were logged)",
+        broker.queue_counts("task_queue"),
+        Some((0, 0)),
+    )?;
+    broker.close();
+    Ok(())
 }
 
 /// Tutorial 3: `emit_log` publishes to fanout exchange `logs`; two `receive_logs` each get
@@ -651,9 +787,187 @@ fn rpc() -> Outcome {
     }
 }
 
-/// Tutorial 7: publisher confirms. Needs the durable store.
+/// Messages each strategy of tutorial 7 publishes.
+const CONFIRM_MESSAGES: usize = 1_000;
+/// Tutorial 7's batch size.
+const CONFIRM_BATCH: usize = 100;
+/// The queue of tutorial 7.
+const CONFIRM_QUEUE: &str = "confirms";
+
+/// Tutorial 7: publisher confirms on a durable broker (SEMANTICS C5), persistent messages to a
+/// durable queue, each confirm once the message is on disk (C2). The tutorial's three
+/// strategies, 1,000 messages each, timed as the tutorial prints them: one at a time with
+/// `wait_for_confirms_or_die`, in batches of 100 with `wait_for_confirms`, and asynchronously
+/// with an `on_confirm` listener that removes outstanding messages from a map keyed by
+/// `next_publish_seq_no` (a `multiple` confirm removes every one up to its number). Every
+/// message must be acked; after a restart the queue holds all 3,000, in publish order.
 fn publisher_confirms() -> Outcome {
-    Err("not implemented (comes with [durability])".into())
+    let dir = ScratchDir::new("confirms");
+    let mut want = Vec::with_capacity(3 * CONFIRM_MESSAGES);
+    {
+        let broker = Broker::open(dir.path())?;
+        let strategies: [(&str, &str, ConfirmStrategy); 3] = [
+            ("individual", "individually", publish_individually),
+            ("batch", "in batch", publish_in_batches),
+            (
+                "async",
+                "and handled confirms asynchronously",
+                handle_confirms_asynchronously,
+            ),
+        ];
+        for (prefix, how, strategy) in strategies {
+            let bodies: Vec<String> = (0..CONFIRM_MESSAGES)
+                .map(|i| format!("{prefix} {i}"))
+                .collect();
+            let start = Instant::now();
+            strategy(&broker, &bodies)?;
+            note(format!(
+                "Published {} messages {how} in {} ms",
+                thousands(CONFIRM_MESSAGES),
+                start.elapsed().as_millis()
+            ));
+            want.extend(bodies);
+        }
+        expect_eq(
+            "confirms queue after the three strategies",
+            broker.queue_counts(CONFIRM_QUEUE),
+            Some((want.len(), 0)),
+        )?;
+        broker.close();
+    }
+
+    let broker = Broker::open(dir.path())?;
+    let recovered = broker.recovery().ok_or("no recovery report")?.messages;
+    expect_eq("messages recovered after a restart", recovered, want.len())?;
+    let ch = broker.connect().create_channel()?;
+    let consumer = ch.basic_consume(CONFIRM_QUEUE, "", AUTO_ACK, no_args())?;
+    let got = receive(&consumer, want.len(), "after the restart")?;
+    let got: Vec<String> = got.into_iter().map(|(_, body)| body).collect();
+    if got != want {
+        let at = got.iter().zip(&want).position(|(g, w)| g != w).unwrap_or(0);
+        return Err(format!(
+            "after the restart, message {at}: got {:?}, want {:?}",
+            got[at], want[at]
+        )
+        .into());
+    }
+    expect_none(&consumer, "after the restart")?;
+    broker.close();
+    Ok(())
+}
+
+/// One of tutorial 7's strategies: publishes `bodies` to [`CONFIRM_QUEUE`] and returns once
+/// every one is confirmed, failing on a nack or a timeout.
+type ConfirmStrategy = fn(&Broker, &[String]) -> Outcome;
+
+/// A channel of its own in confirm mode, with the durable [`CONFIRM_QUEUE`] declared.
+fn confirm_channel(broker: &Broker) -> Result<Channel, Box<dyn StdError>> {
+    let ch = broker.connect().create_channel()?;
+    ch.queue_declare(CONFIRM_QUEUE, durable(), no_args())?;
+    ch.confirm_select()?;
+    Ok(ch)
+}
+
+/// Strategy 1: publish a message, wait for its confirm (an error on nack or timeout).
+fn publish_individually(broker: &Broker, bodies: &[String]) -> Outcome {
+    let ch = confirm_channel(broker)?;
+    for body in bodies {
+        publish(&ch, "", CONFIRM_QUEUE, body, persistent(), 1)?;
+        ch.wait_for_confirms_or_die(WAIT)?;
+    }
+    Ok(())
+}
+
+/// Strategy 2: publish a batch of 100, wait for all its confirms.
+fn publish_in_batches(broker: &Broker, bodies: &[String]) -> Outcome {
+    let ch = confirm_channel(broker)?;
+    for batch in bodies.chunks(CONFIRM_BATCH) {
+        for body in batch {
+            publish(&ch, "", CONFIRM_QUEUE, body, persistent(), 1)?;
+        }
+        if !ch.wait_for_confirms(WAIT)? {
+            return Err(format!("a message of the batch from {:?} was nacked", batch[0]).into());
+        }
+    }
+    Ok(())
+}
+
+/// The messages of strategy 3 still waiting for their confirm, by sequence number, and what
+/// became of the others.
+#[derive(Default)]
+struct Outstanding {
+    bodies: BTreeMap<u64, String>,
+    acked: usize,
+    nacked: Vec<String>,
+}
+
+/// Strategy 3: publish without waiting; the listener settles the outstanding map (every number
+/// up to `seq` with `multiple`, else `seq` alone); the publisher waits at the end until the map
+/// is empty.
+fn handle_confirms_asynchronously(broker: &Broker, bodies: &[String]) -> Outcome {
+    let ch = confirm_channel(broker)?;
+    let shared = Arc::new((Mutex::new(Outstanding::default()), Condvar::new()));
+    let listener = shared.clone();
+    ch.on_confirm(move |c: Confirm| {
+        let (state, changed) = &*listener;
+        let mut o = lock(state);
+        let settled: Vec<String> = if c.multiple {
+            let above = o.bodies.split_off(&(c.seq + 1));
+            std::mem::replace(&mut o.bodies, above)
+                .into_values()
+                .collect()
+        } else {
+            o.bodies.remove(&c.seq).into_iter().collect()
+        };
+        if c.ack {
+            o.acked += settled.len();
+        } else {
+            o.nacked.extend(settled);
+        }
+        drop(o);
+        changed.notify_all();
+    });
+    let (state, changed) = &*shared;
+    for body in bodies {
+        // Recorded before the publish: its confirm may come before `basic_publish` returns.
+        lock(state)
+            .bodies
+            .insert(ch.next_publish_seq_no(), body.clone());
+        publish(&ch, "", CONFIRM_QUEUE, body, persistent(), 1)?;
+    }
+    let deadline = Instant::now() + WAIT;
+    let mut o = lock(state);
+    while !o.bodies.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(format!(
+                "{} confirms still outstanding after {WAIT:?}",
+                o.bodies.len()
+            )
+            .into());
+        }
+        o = changed
+            .wait_timeout(o, left)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
+    }
+    if let Some(body) = o.nacked.first() {
+        return Err(format!("{} message(s) nacked, the first {body:?}", o.nacked.len()).into());
+    }
+    expect_eq("messages acked", o.acked, bodies.len())
+}
+
+/// `n` with thousands separators, as tutorial 7 prints counts.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -670,6 +984,14 @@ mod tests {
         drop(quiet);
         let why = got.expect_err("a panic fails");
         assert!(why.starts_with("panicked: boom"), "{why}");
+    }
+
+    #[test]
+    fn counts_print_with_thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 
     #[test]
