@@ -387,16 +387,17 @@ impl Tracker {
     /// The listener's body: counts the numbers a report covers (SEMANTICS C4: with `multiple`,
     /// every number up to `seq` not reported before).
     fn report(&self, c: Confirm) {
+        let seq = c.seq.get();
         let mut t = lock(&self.state);
         let covered = if c.multiple {
-            let before = u64::try_from(t.above.range(..=c.seq).count()).expect("fits");
-            let n = c.seq.saturating_sub(t.below) - before;
-            t.above = t.above.split_off(&(c.seq + 1));
-            t.below = t.below.max(c.seq);
+            let before = u64::try_from(t.above.range(..=seq).count()).expect("fits");
+            let n = seq.saturating_sub(t.below) - before;
+            t.above = t.above.split_off(&(seq + 1));
+            t.below = t.below.max(seq);
             n
         } else {
-            let fresh = c.seq > t.below && t.above.insert(c.seq);
-            assert!(fresh, "confirm {} reported twice", c.seq);
+            let fresh = seq > t.below && t.above.insert(seq);
+            assert!(fresh, "confirm {seq} reported twice");
             1
         };
         while t.above.first() == Some(&(t.below + 1)) {
@@ -461,7 +462,7 @@ fn async_channel(broker: &Broker) -> (Channel, Arc<Tracker>) {
 /// and returns once all `n` have their outcome. `ch` must be fed to `tracker` and have no
 /// publish without an outcome.
 fn publish_async(ch: &Channel, tracker: &Tracker, body: &Bytes, n: u64) {
-    let first = ch.next_publish_seq_no();
+    let first = ch.next_publish_seq_no().get();
     for seq in first..first + n {
         // Outstanding before this publish: seq - 1 - settled; keep it below WINDOW.
         if seq - 1 - tracker.settled.load(Acquire) >= WINDOW {

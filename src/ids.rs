@@ -1,4 +1,4 @@
-//! Typed ids: delivery tags and the engine's internal object numbers.
+//! Typed ids: delivery tags, publish sequence numbers and the engine's internal object numbers.
 //!
 //! Bare integers do not appear in signatures: a [`DeliveryTag`] cannot be passed where a count
 //! is expected. Conversions between integer widths live here (and in the C ABI's boundary), the
@@ -30,6 +30,41 @@ impl From<u64> for DeliveryTag {
 }
 
 impl fmt::Display for DeliveryTag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A publish sequence number in confirm mode: per channel, 1 for the first publish after
+/// `confirm_select`, +1 for each next (SEMANTICS C1); 0 outside confirm mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct SeqNo(u64);
+
+impl SeqNo {
+    /// The sequence number `n`.
+    pub const fn new(n: u64) -> SeqNo {
+        SeqNo(n)
+    }
+
+    /// Its number.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl From<u64> for SeqNo {
+    fn from(n: u64) -> SeqNo {
+        SeqNo(n)
+    }
+}
+
+impl PartialEq<u64> for SeqNo {
+    fn eq(&self, other: &u64) -> bool {
+        self.0 == *other
+    }
+}
+
+impl fmt::Display for SeqNo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
     }

@@ -117,4 +117,4 @@ pub use broker::{
     Settled,
 };
 pub use error::{Error, ErrorKind, Input, Scope};
-pub use ids::DeliveryTag;
+pub use ids::{DeliveryTag, SeqNo};

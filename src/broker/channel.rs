@@ -20,7 +20,7 @@ use super::unacked::{Found, Holder, Taken, Unacked, UnackedTable, UNSTAMPED};
 use super::{BrokerInner, ConnShared, Connection, Consumer, REPLY_TO};
 use crate::dispatch::Credit;
 use crate::error::{Error, Input, Scope};
-use crate::ids::{count_u32, DeliveryTag};
+use crate::ids::{count_u32, DeliveryTag, SeqNo};
 use crate::message::FieldTable;
 use crate::queue::{AddError, Entry, Queue};
 use crate::route::ExchangeType;
@@ -1265,8 +1265,8 @@ impl Channel {
     }
 
     /// The number the next publish will get in confirm mode (SEMANTICS C1); 0 outside it.
-    pub fn next_publish_seq_no(&self) -> u64 {
-        self.shared().confirms().map_or(0, |c| c.next_seq())
+    pub fn next_publish_seq_no(&self) -> SeqNo {
+        SeqNo::new(self.shared().confirms().map_or(0, |c| c.next_seq()))
     }
 
     /// Waits until every publish so far has its outcome (SEMANTICS C6): `Ok(true)` if all

@@ -46,14 +46,16 @@
 //! `BTreeSet` (O(log n) per number); handles in a map, only for numbers that asked for one.
 
 use crate::error::Error;
+use crate::ids::SeqNo;
+use crate::sync::blocking::{AtomicU64, Condvar, Mutex, MutexGuard};
 use smallvec::SmallVec;
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -67,7 +69,7 @@ use std::time::{Duration, Instant};
 pub struct Confirm {
     /// The publish sequence number (`next_publish_seq_no()` before the publish; SEMANTICS
     /// C1), or with `multiple` the highest number covered.
-    pub seq: u64,
+    pub seq: SeqNo,
     /// Whether the report covers every unreported number up to `seq`, not `seq` alone.
     pub multiple: bool,
     /// `true` for an ack (the message is safe, SEMANTICS C2), `false` for a nack (C3).
@@ -242,14 +244,14 @@ impl Confirms {
             }
             if below > 0 {
                 st.outbox.push(Confirm {
-                    seq: top,
+                    seq: SeqNo::new(top),
                     multiple: below > 1,
                     ack,
                 });
             }
             for &seq in fresh.iter().filter(|&&seq| seq >= cutoff) {
                 st.outbox.push(Confirm {
-                    seq,
+                    seq: SeqNo::new(seq),
                     multiple: false,
                     ack,
                 });
@@ -426,7 +428,7 @@ impl Confirms {
     }
 
     /// Threads blocked in `wait`, so tests can act once one is.
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     fn waiters(&self) -> usize {
         lock(&self.state).waiters
     }
@@ -500,8 +502,8 @@ pub struct Confirmation {
 
 impl Confirmation {
     /// The publish's sequence number (SEMANTICS C1).
-    pub fn seq(&self) -> u64 {
-        self.seq
+    pub fn seq(&self) -> SeqNo {
+        SeqNo::new(self.seq)
     }
 
     /// Blocks until the outcome is known: `Ok(true)` for an ack, `Ok(false)` for a nack.
@@ -571,7 +573,7 @@ impl fmt::Debug for Confirmation {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use proptest::prelude::*;
@@ -598,7 +600,7 @@ mod tests {
 
     fn one(seq: u64, ack: bool) -> Confirm {
         Confirm {
-            seq,
+            seq: SeqNo::new(seq),
             multiple: false,
             ack,
         }
@@ -606,7 +608,7 @@ mod tests {
 
     fn many(seq: u64, ack: bool) -> Confirm {
         Confirm {
-            seq,
+            seq: SeqNo::new(seq),
             multiple: true,
             ack,
         }
@@ -906,7 +908,7 @@ mod tests {
                 if busy.swap(true, SeqCst) {
                     overlaps.fetch_add(1, SeqCst);
                 }
-                let seq = usize::try_from(r.seq).unwrap();
+                let seq = usize::try_from(r.seq.get()).unwrap();
                 let nums: Vec<usize> = if r.multiple {
                     (low + 1..=seq).filter(|&n| !reported[n]).collect()
                 } else {
@@ -930,7 +932,7 @@ mod tests {
                 while low < TOTAL && reported[low + 1] {
                     low += 1;
                 }
-                if r.seq.is_multiple_of(64) {
+                if r.seq.get().is_multiple_of(64) {
                     thread::yield_now(); // widen the window another dispatcher would overlap
                 }
                 busy.store(false, SeqCst);
@@ -1009,7 +1011,7 @@ mod tests {
         assert!(none.is_none());
         let (_, h3) = c.begin(true);
         let (h1, h3) = (h1.unwrap(), h3.unwrap());
-        assert_eq!((s1, h1.seq(), h3.seq()), (1, 1, 3));
+        assert_eq!((s1, h1.seq().get(), h3.seq().get()), (1, 1, 3));
         assert_eq!(h1.try_outcome(), None);
         assert!(format!("{h1:?}").contains("seq: 1"));
         let err = h1.wait(Duration::from_millis(5)).unwrap_err();
@@ -1170,9 +1172,9 @@ mod tests {
                 // the model's pending set is the one they were made against.
                 for r in take(&log) {
                     let covered: Vec<u64> = if r.multiple {
-                        (1..=r.seq).filter(|n| !reported.contains_key(n)).collect()
+                        (1..=r.seq.get()).filter(|n| !reported.contains_key(n)).collect()
                     } else {
-                        vec![r.seq]
+                        vec![r.seq.get()]
                     };
                     prop_assert!(!r.multiple || covered.len() > 1, "{:?} covers {:?}", r, covered);
                     for n in covered {
@@ -1192,7 +1194,7 @@ mod tests {
                 prop_assert_eq!(c.pending(), pending);
                 prop_assert_eq!(c.next_seq(), m.issued + 1);
                 for h in &handles {
-                    let want = match m.outcome.get(&h.seq()) {
+                    let want = match m.outcome.get(&h.seq().get()) {
                         Some(&ack) => Some(Ok(ack)),
                         None if m.closed => Some(Err(why.clone())),
                         None => None,
@@ -1201,5 +1203,65 @@ mod tests {
                 }
             }
         }
+    }
+}
+
+/// loom models of the confirm protocol: outcomes reach the listener exactly once, calls never
+/// overlap, and a waiter is never left asleep (a lost wake-up is a loom deadlock).
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::atomic::AtomicBool;
+    use std::sync::atomic::Ordering::SeqCst;
+
+    /// Two threads resolve different numbers while a third waits for all of them.
+    #[test]
+    fn loom_confirms_reported_once_without_overlap_and_waiters_woken() {
+        loom::model(|| {
+            let c = Confirms::new();
+            let busy = Arc::new(AtomicBool::new(false));
+            let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+            {
+                let (busy, seen) = (busy.clone(), seen.clone());
+                c.set_listener(Box::new(move |r: Confirm| {
+                    assert!(!busy.swap(true, SeqCst), "listener calls overlap");
+                    seen.lock().unwrap().push(r);
+                    busy.store(false, SeqCst);
+                }));
+            }
+            let (one, _) = c.begin(false);
+            let (two, _) = c.begin(false);
+            let threads: Vec<_> = [(one, true), (two, false)]
+                .into_iter()
+                .map(|(seq, ack)| {
+                    let c = c.clone();
+                    loom::thread::spawn(move || c.resolve(&[seq], ack))
+                })
+                .collect();
+            let waiter = {
+                let c = c.clone();
+                loom::thread::spawn(move || c.wait(Duration::from_secs(60)))
+            };
+            for t in threads {
+                t.join().unwrap();
+            }
+            // One nack among the outcomes since the last wait.
+            assert_eq!(waiter.join().unwrap(), Ok(false));
+            // Every number reported exactly once, by one report or a `multiple` one.
+            let seen = seen.lock().unwrap().clone();
+            let mut covered = Vec::new();
+            for r in &seen {
+                let seq = r.seq.get();
+                if r.multiple {
+                    let fresh: Vec<u64> = (1..=seq).filter(|n| !covered.contains(n)).collect();
+                    covered.extend(fresh);
+                } else {
+                    assert!(!covered.contains(&seq), "{seq} reported twice: {seen:?}");
+                    covered.push(seq);
+                }
+            }
+            covered.sort_unstable();
+            assert_eq!(covered, vec![1, 2], "{seen:?}");
+        });
     }
 }

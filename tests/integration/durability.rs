@@ -1173,7 +1173,7 @@ fn s5_an_empty_last_segment_is_cut_and_a_header_only_one_kept() {
 
 /// `store::fuzz_replay` (the fuzz target's entry) on real segment bytes: a whole log is valid,
 /// and each truncation keeps exactly the whole records before it. With `WARREN_WRITE_SEEDS`
-/// set to a directory, writes these logs there as seeds for `fuzz/seeds/store_replay`.
+/// set to a directory, writes these logs there as seeds for `fuzz/seeds/store_recover`.
 #[test]
 fn s5_fuzz_replay_keeps_the_whole_records() {
     let dir = tempfile::tempdir().unwrap();
@@ -1223,14 +1223,14 @@ fn s5_fuzz_replay_keeps_the_whole_records() {
         assert_eq!(warren::store::fuzz_replay(&body[..cut]), want, "cut {cut}");
     }
     if let Some(out) = std::env::var_os("WARREN_WRITE_SEEDS") {
-        write_store_replay_seeds(&PathBuf::from(out), body, &fr);
+        write_store_recover_seeds(&PathBuf::from(out), body, &fr);
     }
 }
 
-/// Seeds for `fuzz/fuzz_targets/store_replay.rs` from a real log's records (`body`, the
+/// Seeds for `fuzz/fuzz_targets/store_recover.rs` from a real log's records (`body`, the
 /// bytes after the header; `fr`, its frames): a first byte 0 gives the bytes as they are, 1 a
 /// list of `u16`-length-prefixed payloads that the target frames itself.
-fn write_store_replay_seeds(out: &Path, body: &[u8], fr: &[Frame]) {
+fn write_store_recover_seeds(out: &Path, body: &[u8], fr: &[Frame]) {
     fs::create_dir_all(out).unwrap();
     let raw = |bytes: &[u8]| [&[0u8][..], bytes].concat();
     let first_msg = fr.iter().find(|f| f.tag == TAG_MESSAGE).unwrap();
@@ -1287,18 +1287,15 @@ fn reports(rx: &mpsc::Receiver<Confirm>, published: u64) -> Vec<Confirm> {
 fn outcomes(reports: &[Confirm], published: u64) -> HashMap<u64, bool> {
     let mut out: HashMap<u64, bool> = HashMap::new();
     for r in reports {
-        assert!(r.seq >= 1 && r.seq <= published, "{r:?}");
-        assert!(
-            !out.contains_key(&r.seq),
-            "{} reported twice: {reports:?}",
-            r.seq
-        );
+        let seq = r.seq.get();
+        assert!(seq >= 1 && seq <= published, "{r:?}");
+        assert!(!out.contains_key(&seq), "{seq} reported twice: {reports:?}");
         if r.multiple {
-            for n in 1..=r.seq {
+            for n in 1..=seq {
                 out.entry(n).or_insert(r.ack);
             }
         } else {
-            out.insert(r.seq, r.ack);
+            out.insert(seq, r.ack);
         }
     }
     out
@@ -1439,23 +1436,23 @@ fn c1_numbers_from_one_and_a_failing_publish_takes_none() {
     let b = open(dir.path());
     let ch = channel(&b);
     ch.queue_declare("q", durable(), &no_args()).unwrap();
-    assert_eq!(ch.next_publish_seq_no(), 0);
+    assert_eq!(ch.next_publish_seq_no().get(), 0);
     publish_p(&ch, "q", "before confirm mode");
-    assert_eq!(ch.next_publish_seq_no(), 0);
+    assert_eq!(ch.next_publish_seq_no().get(), 0);
     ch.confirm_select().unwrap();
-    assert_eq!(ch.next_publish_seq_no(), 1);
+    assert_eq!(ch.next_publish_seq_no().get(), 1);
     ch.confirm_select().unwrap();
-    assert_eq!(ch.next_publish_seq_no(), 1, "repeatable");
+    assert_eq!(ch.next_publish_seq_no().get(), 1, "repeatable");
     publish_p(&ch, "q", "1");
     publish(&ch, "nowhere", "2 unroutable", BasicProperties::default());
-    assert_eq!(ch.next_publish_seq_no(), 3);
+    assert_eq!(ch.next_publish_seq_no().get(), 3);
     // A local error takes no number.
     let long = "k".repeat(256);
     let e = ch
         .basic_publish("", &long, BasicPublishOptions::default(), "x", persistent())
         .unwrap_err();
     assert_eq!(e.error.kind(), ErrorKind::TooLong);
-    assert_eq!(ch.next_publish_seq_no(), 3);
+    assert_eq!(ch.next_publish_seq_no().get(), 3);
     let (_, c) = ch
         .basic_publish_with_confirm("", "q", BasicPublishOptions::default(), "3", persistent())
         .unwrap();
@@ -1472,7 +1469,7 @@ fn c1_numbers_from_one_and_a_failing_publish_takes_none() {
         )
         .unwrap_err();
     assert_err(&e.error, ErrorKind::Amqp, Some(404), Scope::Channel);
-    assert_eq!(ch.next_publish_seq_no(), 4);
+    assert_eq!(ch.next_publish_seq_no().get(), 4);
 }
 
 #[test]
@@ -1752,9 +1749,9 @@ fn c5_tutorial_7_strategies_on_a_durable_broker() {
     ch.on_confirm(move |c| {
         let mut o = o.lock().unwrap();
         let done: Vec<u64> = if c.multiple {
-            o.range(..=c.seq).map(|(k, _)| *k).collect()
+            o.range(..=c.seq.get()).map(|(k, _)| *k).collect()
         } else {
-            vec![c.seq]
+            vec![c.seq.get()]
         };
         for k in done {
             let body = o.remove(&k);
@@ -1769,7 +1766,7 @@ fn c5_tutorial_7_strategies_on_a_durable_broker() {
         outstanding
             .lock()
             .unwrap()
-            .insert(ch.next_publish_seq_no(), body.clone());
+            .insert(ch.next_publish_seq_no().get(), body.clone());
         publish_p(&ch, &q3, &body);
     }
     assert_eq!(ch.wait_for_confirms(Duration::from_secs(60)), Ok(true));

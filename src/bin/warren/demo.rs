@@ -912,12 +912,12 @@ fn handle_confirms_asynchronously(broker: &Broker, bodies: &[String]) -> Outcome
         let (state, changed) = &*listener;
         let mut o = lock(state);
         let settled: Vec<String> = if c.multiple {
-            let above = o.bodies.split_off(&(c.seq + 1));
+            let above = o.bodies.split_off(&(c.seq.get() + 1));
             std::mem::replace(&mut o.bodies, above)
                 .into_values()
                 .collect()
         } else {
-            o.bodies.remove(&c.seq).into_iter().collect()
+            o.bodies.remove(&c.seq.get()).into_iter().collect()
         };
         if c.ack {
             o.acked += settled.len();
@@ -932,7 +932,7 @@ fn handle_confirms_asynchronously(broker: &Broker, bodies: &[String]) -> Outcome
         // Recorded before the publish: its confirm may come before `basic_publish` returns.
         lock(state)
             .bodies
-            .insert(ch.next_publish_seq_no(), body.clone());
+            .insert(ch.next_publish_seq_no().get(), body.clone());
         publish(&ch, "", CONFIRM_QUEUE, body, persistent(), 1)?;
     }
     let deadline = Instant::now() + WAIT;

@@ -358,10 +358,10 @@ fn publish_forever(
             let settled: Vec<u64> = {
                 let mut p = pending.lock().unwrap_or_else(PoisonError::into_inner);
                 if c.multiple {
-                    let later = p.split_off(&(c.seq + 1));
+                    let later = p.split_off(&(c.seq.get() + 1));
                     std::mem::replace(&mut *p, later).into_values().collect()
                 } else {
-                    p.remove(&c.seq).into_iter().collect()
+                    p.remove(&c.seq.get()).into_iter().collect()
                 }
             };
             let tag = if c.ack { "C" } else { "N" };
@@ -396,7 +396,7 @@ fn publish_forever(
     let persistent = BasicProperties::default().persistent();
     // One publish, tracked for the listener; checks the route.
     let publish = |n: u64, b: Vec<u8>| -> Result<(), ChildError> {
-        let seq = ch.next_publish_seq_no();
+        let seq = ch.next_publish_seq_no().get();
         pending
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -477,7 +477,7 @@ fn publish_forever(
                 for _ in 0..rng.between(1, 50) {
                     let (n, b) = body(&mut rng);
                     let (exchange, key) = address(n);
-                    let seq = ch.next_publish_seq_no();
+                    let seq = ch.next_publish_seq_no().get();
                     pending
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)

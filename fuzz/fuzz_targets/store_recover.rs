@@ -14,7 +14,7 @@
 //!   framed here with their true checksums, so the fuzzer reaches the record decoder and the
 //!   replay behind the checksum. A short last payload is framed as what is left.
 //!
-//! The seeds in `seeds/store_replay/` are real logs in both modes (written by the test
+//! The seeds in `seeds/store_recover/` are real logs in both modes (written by the test
 //! `s5_fuzz_replay_keeps_the_whole_records` with `WARREN_WRITE_SEEDS` set).
 #![no_main]
 
