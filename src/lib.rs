@@ -103,6 +103,7 @@ pub mod broker;
 pub mod clock;
 pub(crate) mod dispatch;
 pub mod error;
+pub mod ffi;
 pub mod ids;
 pub mod message;
 pub(crate) mod queue;

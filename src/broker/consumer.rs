@@ -523,6 +523,12 @@ impl Consumer {
     pub(crate) fn waker(&self) -> Arc<ConsumerShared> {
         self.shared.clone()
     }
+
+    /// Wakes a blocked [`recv_timeout`](Self::recv_timeout), which returns `Ok(None)`: the C
+    /// ABI's callback thread is stopped this way when its consumer is freed.
+    pub(crate) fn wake(&self) {
+        self.shared.send(Event::Wake);
+    }
 }
 
 impl Drop for Consumer {

@@ -5,6 +5,8 @@ mod model;
 
 mod async_rpc;
 mod broker_model;
+#[cfg(not(loom))]
+mod c_abi;
 mod cli;
 mod dispatch_acks;
 mod durability;
