@@ -1310,6 +1310,10 @@ impl Channel {
     /// overlap. It runs on the publishing thread for outcomes known at once, and on the
     /// store's confirm thread for those that waited for an fsync: keep it short. It may
     /// publish on this channel. Without confirm mode it is kept for when it starts.
+    ///
+    /// Waits and the listener are told independently: a
+    /// [`wait_for_confirms`](Self::wait_for_confirms) that returned may still see the listener
+    /// called for the last outcomes afterwards (SEMANTICS C5 and C6 promise no order).
     pub fn on_confirm(&self, listener: impl FnMut(Confirm) + Send + 'static) {
         let shared = self.shared();
         let mut waiting = lock(&shared.listener);

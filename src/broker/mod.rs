@@ -162,6 +162,33 @@ pub(crate) struct BrokerInner {
     closed: std::sync::atomic::AtomicBool,
     /// The manual clock's callback, which the clock holds weakly.
     tick: std::sync::OnceLock<Arc<dyn Fn(u64) + Send + Sync>>,
+    /// The system-clock sweeper thread, stopped and joined when the broker goes.
+    sweeper: Mutex<Option<Sweeper>>,
+}
+
+/// The sweeper thread and its stop signal.
+struct Sweeper {
+    stop: Arc<(Mutex<bool>, std::sync::Condvar)>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Drop for BrokerInner {
+    fn drop(&mut self) {
+        let sweeper = self
+            .sweeper
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(s) = sweeper {
+            let (stop, cv) = &*s.stop;
+            *stop.lock().unwrap_or_else(PoisonError::into_inner) = true;
+            cv.notify_all();
+            // The sweeper may hold the last handle itself (for one sweep): it stops on its own.
+            if s.thread.thread().id() != std::thread::current().id() {
+                let _ = s.thread.join();
+            }
+        }
+    }
 }
 
 impl BrokerInner {
@@ -357,6 +384,7 @@ impl Broker {
             salt,
             closed: std::sync::atomic::AtomicBool::new(false),
             tick: std::sync::OnceLock::new(),
+            sweeper: Mutex::new(None),
         });
         let weak = Arc::downgrade(&inner);
         if inner.clock.is_manual() {
@@ -369,7 +397,8 @@ impl Broker {
             // The clock holds the callback weakly; the broker keeps it alive.
             let _ = inner.tick.set(tick);
         } else {
-            spawn_sweeper(weak);
+            let sweeper = spawn_sweeper(weak);
+            *inner.sweeper.lock().unwrap_or_else(PoisonError::into_inner) = sweeper;
         }
         Broker { inner }
     }
@@ -467,18 +496,31 @@ impl fmt::Debug for Broker {
     }
 }
 
-/// The system-clock sweeper: checks consumer timeouts every 10 ms while the broker lives.
-fn spawn_sweeper(weak: Weak<BrokerInner>) {
+/// The system-clock sweeper: checks consumer timeouts every 10 ms until the broker goes.
+fn spawn_sweeper(weak: Weak<BrokerInner>) -> Option<Sweeper> {
+    let stop = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+    let signal = stop.clone();
     let spawned = std::thread::Builder::new()
         .name("warren-timeouts".into())
-        .spawn(move || loop {
-            std::thread::sleep(Duration::from_millis(10));
-            let Some(b) = weak.upgrade() else {
-                return;
-            };
-            let now = b.clock.now_ms();
-            b.sweep(now);
+        .spawn(move || {
+            let (stopped, cv) = &*signal;
+            loop {
+                {
+                    let guard = stopped.lock().unwrap_or_else(PoisonError::into_inner);
+                    let (guard, _) = cv
+                        .wait_timeout_while(guard, Duration::from_millis(10), |s| !*s)
+                        .unwrap_or_else(PoisonError::into_inner);
+                    if *guard {
+                        return;
+                    }
+                }
+                let Some(b) = weak.upgrade() else {
+                    return;
+                };
+                let now = b.clock.now_ms();
+                b.sweep(now);
+            }
         });
     // Without the thread, timeouts do not fire; everything else works.
-    drop(spawned);
+    spawned.ok().map(|thread| Sweeper { stop, thread })
 }

@@ -317,6 +317,9 @@ impl Store {
         options: StoreOptions,
         fixed: u64,
     ) -> Result<(Arc<Store>, Recovered), Error> {
+        if dir.as_os_str().is_empty() {
+            return Err(Error::store("the data directory path is empty"));
+        }
         fs::create_dir_all(dir).map_err(|e| io_error("creating the data directory", dir, &e))?;
         let lock_path = dir.join(LOCK_FILE);
         let lock_file = OpenOptions::new()
