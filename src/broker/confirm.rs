@@ -112,6 +112,8 @@ struct State {
     /// A thread is dispatching: it owns the listener call sequence, and it alone empties
     /// `outbox`. Invariant: `outbox` is non-empty only while `dispatching`.
     dispatching: bool,
+    /// The dispatching thread, so a close from inside the listener does not wait for itself.
+    dispatcher: Option<std::thread::ThreadId>,
     /// Reports not yet given to the listener, in the order they must be given: a `multiple`
     /// report covers the numbers not reported before it in this order.
     outbox: Vec<Confirm>,
@@ -130,6 +132,9 @@ pub(crate) struct Confirms {
     state: Mutex<State>,
     /// Signalled when a pending number gets its outcome or the tracker closes, for `wait`.
     done: Condvar,
+    /// Signalled when a dispatcher stops, for `close`, which waits for the reports already
+    /// made to be given on another thread.
+    idle: Condvar,
     /// Bumped under `state` by every `set_listener`. The dispatcher reads it, without the
     /// lock, after each call, to notice a replacement (by the listener itself) mid-batch; under
     /// the lock it decides.
@@ -149,9 +154,11 @@ impl Confirms {
                 waiters: 0,
                 listener: None,
                 dispatching: false,
+                dispatcher: None,
                 outbox: Vec::new(),
             }),
             done: Condvar::new(),
+            idle: Condvar::new(),
             listener_gen: AtomicU64::new(0),
         })
     }
@@ -274,6 +281,7 @@ impl Confirms {
         // the one given back keeps its capacity, so a steady stream of reports allocates once.
         let mut batch: Vec<Confirm> = Vec::new();
         let mut st = lock(&self.state);
+        st.dispatcher = Some(std::thread::current().id());
         loop {
             debug_assert!(st.dispatching);
             let mut f = match st.listener.take() {
@@ -283,6 +291,8 @@ impl Confirms {
                     st.listener = other;
                     st.outbox.clear();
                     st.dispatching = false;
+                    st.dispatcher = None;
+                    self.idle.notify_all();
                     if st.outbox.capacity() < batch.capacity() {
                         std::mem::swap(&mut st.outbox, &mut batch);
                     }
@@ -334,8 +344,9 @@ impl Confirms {
 
     /// The channel closed (SEMANTICS C7): pending numbers get no outcome, waits now and later
     /// fail with `why` (the channel-closed error to return), and so do pending handles. Later
-    /// resolves are ignored, and the listener is dropped once reports already made are given.
-    /// Only the first close counts.
+    /// resolves are ignored; reports already made are given before this returns (by the
+    /// dispatcher, which it waits for), and no listener call runs after it (unless it was
+    /// called from the listener). Only the first close counts.
     pub(crate) fn close(&self, why: Error) {
         let mut wakers: SmallVec<[Waker; 2]> = SmallVec::new();
         let mut st = lock(&self.state);
@@ -350,7 +361,15 @@ impl Confirms {
         if st.waiters > 0 {
             self.done.notify_all();
         }
-        // A dispatcher still giving earlier reports drops the listener when it is done.
+        // A dispatcher on another thread gives the reports already made, then stops, before
+        // close returns: after it, no listener call runs, so the caller may free what the
+        // listener uses (the C ABI's userdata). From inside the listener itself, close cannot
+        // wait: that dispatcher gives the rest after the call returns.
+        let me = std::thread::current().id();
+        while st.dispatching && st.dispatcher != Some(me) {
+            st = self.idle.wait(st).unwrap_or_else(PoisonError::into_inner);
+        }
+        // A dispatcher still running (this thread's) drops the listener when it is done.
         let retired = if st.dispatching {
             None
         } else {
@@ -756,6 +775,51 @@ mod tests {
         assert_eq!(c.waiters(), 0);
         c.resolve(&[1], true);
         assert_eq!(c.wait(Duration::ZERO), Ok(true));
+    }
+
+    /// C7, and the C ABI's promise: once `close` returns, no listener call runs (a caller may
+    /// free the listener's data), and the reports made before it were all given.
+    #[test]
+    fn c7_close_waits_for_the_listener_then_no_call_runs() {
+        let c = Confirms::new();
+        let calls = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let inside = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        {
+            let (calls, inside) = (calls.clone(), inside.clone());
+            c.set_listener(Box::new(move |_| {
+                inside.store(true, Relaxed);
+                thread::sleep(Duration::from_millis(30));
+                calls.fetch_add(1, Relaxed);
+                inside.store(false, Relaxed);
+            }));
+        }
+        let seqs: Vec<u64> = (0..3).map(|_| c.begin(false).0).collect();
+        let resolver = {
+            let c = c.clone();
+            // Three separate reports (out of order, so not coalesced): about 90 ms of calls.
+            thread::spawn(move || {
+                for &s in seqs.iter().rev() {
+                    c.resolve(&[s], true);
+                }
+            })
+        };
+        while !inside.load(Relaxed) {
+            thread::yield_now();
+        }
+        c.close(closed_error());
+        assert!(
+            !inside.load(Relaxed),
+            "a listener call runs after close returned"
+        );
+        let after = calls.load(Relaxed);
+        resolver.join().unwrap();
+        thread::sleep(Duration::from_millis(50));
+        assert_eq!(
+            calls.load(Relaxed),
+            after,
+            "a listener call started after close"
+        );
+        assert!(after >= 1);
     }
 
     #[test]
