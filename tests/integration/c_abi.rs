@@ -249,3 +249,43 @@ fn c_bad_input_is_answered() {
     let exe = build_c_test("bad_input", dir.path());
     run_c_test(&exe, &[]);
 }
+
+/// The C++ flags: C++17 with the same warnings, `-pedantic` too, and the wrapper's directory.
+fn cpp_command() -> Command {
+    let mut cxx = Command::new("c++");
+    cxx.args(["-std=c++17", "-g", "-pthread", "-pedantic"])
+        .args(WARNINGS)
+        .args(sanitizers())
+        .arg("-I")
+        .arg(root().join("include"))
+        .arg("-I")
+        .arg(root().join("bindings/cpp"));
+    cxx
+}
+
+#[test]
+fn cpp_wrapper_header_compiles_alone() {
+    let dir = tempfile::tempdir().expect("a scratch directory");
+    let file = dir.path().join("wrapper.cpp");
+    std::fs::write(&file, "#include \"warren.hpp\"\nint main() { return 0; }\n")
+        .expect("scratch file");
+    let mut cxx = cpp_command();
+    cxx.arg("-fsyntax-only").arg(&file);
+    run(cxx, "compiling bindings/cpp/warren.hpp alone");
+}
+
+#[test]
+fn cpp_wrapper_patterns_pass() {
+    let dir = tempfile::tempdir().expect("a scratch directory");
+    let exe = dir.path().join("patterns_cpp");
+    let mut cxx = cpp_command();
+    cxx.arg(root().join("bindings/cpp/tests/patterns.cpp"))
+        .arg(staticlib())
+        .args(["-lpthread", "-ldl", "-lm"])
+        .arg("-o")
+        .arg(&exe);
+    run(cxx, "compiling bindings/cpp/tests/patterns.cpp");
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).expect("the data directory");
+    run_c_test(&exe, &[&data]);
+}
