@@ -46,6 +46,9 @@ pub type warren_delivery_callback =
 pub(crate) struct ConsumerHandle {
     consumer: Arc<Consumer>,
     runner: Mutex<Option<Runner>>,
+    /// Whether `runner` is set (it is never unset while the handle lives): `recv` reads this,
+    /// not the lock, on every call.
+    has_runner: AtomicBool,
 }
 
 /// A consumer's callback thread.
@@ -60,14 +63,13 @@ impl ConsumerHandle {
         ConsumerHandle {
             consumer: Arc::new(consumer),
             runner: Mutex::new(None),
+            has_runner: AtomicBool::new(false),
         }
     }
 
     fn has_callback(&self) -> bool {
-        self.runner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_some()
+        // Acquire: pairs with the Release store after the runner is set.
+        self.has_runner.load(std::sync::atomic::Ordering::Acquire)
     }
 }
 
@@ -251,6 +253,9 @@ pub unsafe extern "C" fn warren_consumer_set_callback(
                 )
             })?;
         *runner = Some(Runner { stop, thread });
+        handle
+            .has_runner
+            .store(true, std::sync::atomic::Ordering::Release);
         Ok(())
     })
 }

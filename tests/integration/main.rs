@@ -10,6 +10,7 @@ mod c_abi;
 mod cli;
 mod dispatch_acks;
 mod durability;
+mod install;
 mod route;
 mod topic;
 mod topology;
