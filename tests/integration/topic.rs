@@ -845,3 +845,82 @@ fn routes_see_stable_bindings_and_respect_returned_binds_and_unbinds() {
         assert_eq!(&routed(&trie, k), want, "{k:?} after churn");
     }
 }
+
+/// STYLE 11: the golden table through the C matcher (`warren_topic_*`, called as a C program
+/// would): every row bound alone, routed, unbound and routed again; then every pattern in one
+/// matcher, each key's destinations against the rows.
+#[test]
+fn golden_table_through_the_c_matcher() {
+    use warren::ffi::warren_status::WARREN_STATUS_OK;
+    use warren::ffi::{
+        warren_topic, warren_topic_bind, warren_topic_free, warren_topic_new, warren_topic_route,
+        warren_topic_unbind,
+    };
+    /// The destinations `key` reaches, sorted.
+    fn route(t: *mut warren_topic, key: &str) -> Vec<u64> {
+        let mut out = [0u64; 256];
+        let mut n = 0usize;
+        // SAFETY: `t` is a live matcher; the key and output buffers are valid for the call.
+        let st = unsafe {
+            warren_topic_route(t, key.as_ptr(), key.len(), out.as_mut_ptr(), 256, &mut n)
+        };
+        assert_eq!(st, WARREN_STATUS_OK, "route {key:?}");
+        let mut v = out[..n].to_vec();
+        v.sort_unstable();
+        v
+    }
+    fn bind(t: *mut warren_topic, pattern: &str, dest: u64) {
+        let mut added = false;
+        // SAFETY: as in `route`.
+        let st = unsafe { warren_topic_bind(t, pattern.as_ptr(), pattern.len(), dest, &mut added) };
+        assert_eq!(st, WARREN_STATUS_OK, "bind {pattern:?}");
+    }
+    let cases = golden();
+    for c in &cases {
+        let mut t: *mut warren_topic = std::ptr::null_mut();
+        // SAFETY: `t` is writable.
+        assert_eq!(unsafe { warren_topic_new(&mut t) }, WARREN_STATUS_OK);
+        bind(t, c.pattern, 7);
+        let want: Vec<u64> = if c.expected { vec![7] } else { vec![] };
+        assert_eq!(
+            route(t, c.key),
+            want,
+            "line {}: {:?} {:?}",
+            c.line,
+            c.pattern,
+            c.key
+        );
+        let mut removed = false;
+        // SAFETY: as in `route`.
+        let st =
+            unsafe { warren_topic_unbind(t, c.pattern.as_ptr(), c.pattern.len(), 7, &mut removed) };
+        assert!(st == WARREN_STATUS_OK && removed, "line {}: unbind", c.line);
+        assert!(route(t, c.key).is_empty(), "line {}: after unbind", c.line);
+        // SAFETY: `t` is live and not used after this.
+        unsafe { warren_topic_free(t) };
+    }
+    let mut t: *mut warren_topic = std::ptr::null_mut();
+    // SAFETY: `t` is writable.
+    assert_eq!(unsafe { warren_topic_new(&mut t) }, WARREN_STATUS_OK);
+    let mut dests: BTreeMap<&str, u64> = BTreeMap::new();
+    for c in &cases {
+        let next = u64::try_from(dests.len()).unwrap();
+        if let std::collections::btree_map::Entry::Vacant(e) = dests.entry(c.pattern) {
+            e.insert(next);
+            bind(t, c.pattern, next);
+        }
+    }
+    for c in &cases {
+        let reached = route(t, c.key);
+        assert_eq!(
+            reached.contains(&dests[c.pattern]),
+            c.expected,
+            "line {}: {:?} {:?}",
+            c.line,
+            c.pattern,
+            c.key
+        );
+    }
+    // SAFETY: `t` is live and not used after this.
+    unsafe { warren_topic_free(t) };
+}
