@@ -220,6 +220,17 @@ struct State {
 const FAILURES_KEPT: usize = 1024;
 
 impl State {
+    /// Takes the confirm waiters whose records end at or before `end`, with outcome `ack`.
+    fn take_waiters(&mut self, end: u64, ack: bool) -> Resolved {
+        let mut done = Vec::new();
+        while self.waiters.peek().is_some_and(|w| w.0.lsn <= end) {
+            if let Some(Reverse(w)) = self.waiters.pop() {
+                done.push((w.sink, w.seq, ack));
+            }
+        }
+        done
+    }
+
     /// Whether a failed write or sync covered the record ending at `lsn`.
     fn failed_at(&self, lsn: u64) -> bool {
         self.failed
@@ -446,14 +457,7 @@ impl Store {
     /// A record over the log's size limit (1 GiB) is not appended, nor anything once the store
     /// is closing.
     pub(crate) fn log(&self, rec: &Record) -> Result<u64, Error> {
-        let mut st = lock(&self.shared.state);
-        let end = append(&self.shared, &mut st, rec, false)?;
-        let wake = std::mem::take(&mut st.writer_idle);
-        drop(st);
-        if wake {
-            self.shared.work.notify_one();
-        }
-        Ok(end)
+        self.push(|st| append(&self.shared, st, rec, false))
     }
 
     /// Appends a persistent message's record (the bytes of `Record::Message`, without building
@@ -463,21 +467,25 @@ impl Store {
     ///
     /// As [`log`](Self::log).
     pub(crate) fn log_message(&self, m: &codec::MessageRef<'_>) -> Result<u64, Error> {
+        self.push(|st| {
+            append_with(
+                &self.shared,
+                st,
+                false,
+                |buf| codec::encode_message(m, buf),
+                |live, span| {
+                    live.add_message(m.id, m.queues, span);
+                },
+            )
+        })
+    }
+
+    /// Runs an append under the state lock, then wakes the writer if it sleeps.
+    fn push(&self, append: impl FnOnce(&mut State) -> Result<u64, Error>) -> Result<u64, Error> {
         let mut st = lock(&self.shared.state);
-        if st.closing {
-            return Err(Error::store("the store is closed".to_string()));
-        }
-        let before = st.buf.len();
-        codec::encode_message(m, &mut st.buf).map_err(too_large)?;
-        let len = to_u64(st.buf.len() - before);
-        let span = Span { lsn: st.end, len };
-        st.end += len;
-        st.live.add_message(m.id, m.queues, span);
-        self.shared.appends.fetch_add(1, Relaxed);
-        let end = st.end;
+        let end = append(&mut st)?;
         let wake = std::mem::take(&mut st.writer_idle);
         drop(st);
-        self.shared.stats.appended.fetch_add(len, Relaxed);
         if wake {
             self.shared.work.notify_one();
         }
@@ -830,15 +838,11 @@ impl Writer {
 
     /// Everything before `end` is on disk: wake waiters, confirm, roll and compact.
     fn synced(&mut self, end: u64) {
-        let mut done: Resolved = Vec::new();
+        let done;
         let roll = {
             let mut st = lock(&self.shared.state);
             st.synced = end;
-            while st.waiters.peek().is_some_and(|w| w.0.lsn <= end) {
-                if let Some(Reverse(w)) = st.waiters.pop() {
-                    done.push((w.sink, w.seq, true));
-                }
-            }
+            done = st.take_waiters(end, true);
             if let Some(last) = st.segments.last_mut() {
                 last.len = self.good_len - HEADER_LEN;
             }
@@ -858,8 +862,7 @@ impl Writer {
 
     /// A write or sync covering up to `end` failed: nack its waiters, fail blocking waits.
     fn failed(&mut self, end: u64, why: String) {
-        let mut done: Resolved = Vec::new();
-        {
+        let done = {
             let mut st = lock(&self.shared.state);
             let after = st.synced;
             if st.failed.len() == FAILURES_KEPT {
@@ -867,12 +870,8 @@ impl Writer {
             }
             st.failed.push_back((after, end));
             st.failure = why;
-            while st.waiters.peek().is_some_and(|w| w.0.lsn <= end) {
-                if let Some(Reverse(w)) = st.waiters.pop() {
-                    done.push((w.sink, w.seq, false));
-                }
-            }
-        }
+            st.take_waiters(end, false)
+        };
         self.shared.synced_cv.notify_all();
         self.tell(done);
     }
@@ -1035,23 +1034,44 @@ fn too_large(codec::TooLarge(n): codec::TooLarge) -> Error {
 /// Appends `rec` to the buffer and gives it its effect on the index; returns the position
 /// after it.
 fn append(shared: &Shared, st: &mut State, rec: &Record, carried: bool) -> Result<u64, Error> {
+    append_with(
+        shared,
+        st,
+        carried,
+        |buf| codec::encode(rec, buf),
+        |live, span| {
+            live.apply(rec, span);
+        },
+    )
+}
+
+/// [`append`] with the record's encoding and its effect on the index given apart (the publish
+/// path encodes a message from references, without a `Record`).
+fn append_with(
+    shared: &Shared,
+    st: &mut State,
+    carried: bool,
+    encode: impl FnOnce(&mut Vec<u8>) -> Result<(), codec::TooLarge>,
+    index: impl FnOnce(&mut Live, Span),
+) -> Result<u64, Error> {
     if st.closing {
         // `Shutdown` is the last record (compaction may still be running when close appends
         // it): nothing goes after it.
         return Err(Error::store("the store is closed".to_string()));
     }
     let before = st.buf.len();
-    codec::encode(rec, &mut st.buf).map_err(too_large)?;
+    encode(&mut st.buf).map_err(too_large)?;
     let len = to_u64(st.buf.len() - before);
     let span = Span { lsn: st.end, len };
     st.end += len;
-    st.live.apply(rec, span);
+    index(&mut st.live, span);
     let counter = if carried {
         &shared.stats.carried
     } else {
         &shared.stats.appended
     };
     counter.fetch_add(len, Relaxed);
+    // Under the lock: the writer reads it with the batch (see `Writer::linger`).
     shared.appends.fetch_add(1, Relaxed);
     Ok(st.end)
 }
