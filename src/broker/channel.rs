@@ -22,7 +22,7 @@ use crate::dispatch::Credit;
 use crate::error::{Error, Input, Scope};
 use crate::ids::{count_u32, DeliveryTag, SeqNo};
 use crate::message::FieldTable;
-use crate::queue::{AddError, Entry, Queue};
+use crate::queue::{AddError, Entry, Queue, Reason};
 use crate::route::ExchangeType;
 use crate::store::{Record, Store};
 use crate::topic::check_len;
@@ -55,13 +55,17 @@ pub(crate) enum How {
     Discard,
     /// Nack with requeue: `returned` + 1 (SEMANTICS A10).
     NackRequeue,
+    /// Nack with requeue at the tail of the queue: `returned` + 1.
+    NackRequeueTail,
     /// Reject with requeue: `failed` + 1 (SEMANTICS A10).
     RejectRequeue,
 }
 
 impl How {
-    pub(crate) fn nack(requeue: bool) -> How {
-        if requeue {
+    pub(crate) fn nack(requeue: bool, at_tail: bool) -> How {
+        if requeue && at_tail {
+            How::NackRequeueTail
+        } else if requeue {
             How::NackRequeue
         } else {
             How::Discard
@@ -209,13 +213,7 @@ impl ChannelShared {
             tag,
             Unacked {
                 holder,
-                entry: Entry {
-                    seq: entry.seq,
-                    msg: entry.msg.clone(),
-                    redelivered: entry.redelivered,
-                    failed: entry.failed,
-                    returned: entry.returned,
-                },
+                entry: entry.clone(),
                 at_ms,
             },
         );
@@ -280,7 +278,7 @@ impl ChannelShared {
             .into_iter()
             .filter_map(|u| lost_entry(u, Loss::Lost))
             .collect();
-        self.return_and_requeue(SmallVec::new(), 0, back);
+        self.return_and_requeue(SmallVec::new(), 0, back, false);
     }
 
     /// A consumer handle dropped without cancel (SEMANTICS A7): the consumer ends and its
@@ -309,7 +307,7 @@ impl ChannelShared {
             .into_iter()
             .filter_map(|u| lost_entry(u, loss))
             .collect();
-        self.return_and_requeue(SmallVec::new(), n, back);
+        self.return_and_requeue(SmallVec::new(), n, back, false);
     }
 
     /// Consumer timeouts (SEMANTICS A9): ends every manual-ack consumer whose oldest unacked
@@ -385,15 +383,19 @@ impl ChannelShared {
         let mut credit: SmallVec<[Arc<ConsumerShared>; 4]> = SmallVec::new();
         let mut with_credit = 0u32;
         let mut requeue: Vec<(Arc<Queue<Msg>>, Entry<Msg>)> = Vec::new();
-        if matches!(how, How::Ack | How::Discard) {
-            // Settled for good: durable queues log it (SEMANTICS S4).
+        if how == How::Ack {
+            // Settled for good: durable queues log it (SEMANTICS S4). Discarded ones are
+            // logged by their queue's undertaker, after their dead-lettered copies.
             let refs: Vec<(u64, u64)> = taken.iter().filter_map(Unacked::log_ref).collect();
             self.broker().log_settled(refs);
         }
+        let mut dead: Vec<(Arc<Queue<Msg>>, Entry<Msg>)> = Vec::new();
         for u in taken {
             let queue = match how {
-                How::Ack | How::Discard => None,
-                How::NackRequeue | How::RejectRequeue => u.queue(),
+                How::Ack => None,
+                How::Discard | How::NackRequeue | How::NackRequeueTail | How::RejectRequeue => {
+                    u.queue()
+                }
             };
             if let Holder::Consumer(c) = u.holder {
                 with_credit += 1;
@@ -401,7 +403,12 @@ impl ChannelShared {
             }
             let Some(queue) = queue else { continue };
             let mut entry = u.entry;
-            if how == How::NackRequeue {
+            if how == How::Discard {
+                // SEMANTICS A4: dead-lettered as `rejected` if the queue has a DLX.
+                dead.push((queue, entry));
+                continue;
+            }
+            if how != How::RejectRequeue {
                 entry.returned += 1;
             } else {
                 entry.failed += 1;
@@ -409,7 +416,10 @@ impl ChannelShared {
             entry.redelivered = true;
             requeue.push((queue, entry));
         }
-        self.return_and_requeue(credit, with_credit, requeue);
+        self.return_and_requeue(credit, with_credit, requeue, how == How::NackRequeueTail);
+        for (queue, entry) in dead {
+            queue.dead_letter(vec![entry], Reason::Rejected);
+        }
     }
 
     /// Gives settled deliveries' credit back (one unit per consumer in `credit`, and
@@ -422,6 +432,7 @@ impl ChannelShared {
         credit: SmallVec<[Arc<ConsumerShared>; 4]>,
         with_credit: u32,
         back: Vec<(Arc<Queue<Msg>>, Entry<Msg>)>,
+        at_tail: bool,
     ) {
         type Plan = (Arc<Queue<Msg>>, Vec<Entry<Msg>>, SmallVec<[u64; 2]>);
         let mut plan: SmallVec<[Plan; 2]> = SmallVec::new();
@@ -448,7 +459,7 @@ impl ChannelShared {
         }
         for (q, entries, woken) in &mut plan {
             self.log_requeued(q, entries);
-            q.requeue_and_wake(std::mem::take(entries), woken, channel_crossed);
+            q.requeue_and_wake(std::mem::take(entries), woken, channel_crossed, at_tail);
         }
         if channel_crossed {
             // The channel's other queues may have parked consumers waiting for this credit.
@@ -791,6 +802,7 @@ impl Channel {
                 }
             }
             lock(&ch.shared().state).last_queue = Some(q.name.clone());
+            q.touch(&broker.clock);
             let (ready, consumers) = q.q.counts();
             Ok(QueueDeclareOk {
                 name,
@@ -1001,6 +1013,7 @@ impl Channel {
             return self.consume_reply_to(tag, options);
         }
         let q = self.usable_queue(queue)?;
+        q.touch(&broker.clock);
         let prefetch = lock(&shared.state).prefetch;
         let timeout_ms = args
             .consumer_timeout_ms
@@ -1014,6 +1027,7 @@ impl Channel {
             options.no_ack,
             prefetch,
             timeout_ms,
+            args.priority,
         );
         {
             // Registered with the channel first, so a close meanwhile ends it.
@@ -1041,6 +1055,14 @@ impl Channel {
                         q.name
                     ),
                 ),
+                AddError::SingleActive => Error::amqp(
+                    403,
+                    format!(
+                        "ACCESS_REFUSED - queue '{}' in vhost '/' has a single active consumer: \
+                         exclusive consume refused",
+                        q.name
+                    ),
+                ),
             });
         }
         if c.ended.load(Relaxed) {
@@ -1048,7 +1070,9 @@ impl Channel {
             // ended the consumer before the queue had it, so take it off the queue here. (The
             // queue's lock orders the two: either the close's removal found it, or this load
             // sees the flag the close set before taking that lock.)
-            if q.q.remove_consumer(c.id) == Some(0) && q.auto_delete {
+            let left = q.q.remove_consumer(c.id);
+            q.touch(&broker.clock);
+            if left == Some(0) && q.auto_delete {
                 broker.auto_delete_queue(&q);
             }
             return Err(shared.closed_error());
@@ -1086,6 +1110,7 @@ impl Channel {
             true,
             0,
             None,
+            0,
         );
         if st.consumers.contains_key(&tag) {
             return Err(tag_in_use(&tag));
@@ -1137,6 +1162,7 @@ impl Channel {
         check_len(queue, Input::Queue)?;
         self.call(|ch| {
             let q = ch.usable_queue(queue)?;
+            q.touch(&ch.broker().clock);
             let shared = ch.shared();
             let Some((entry, left)) = q.q.get() else {
                 return Ok(None);
@@ -1193,7 +1219,7 @@ impl Channel {
         self.shared().settle(
             delivery_tag.get(),
             options.multiple,
-            How::nack(options.requeue),
+            How::nack(options.requeue, options.at_tail),
         )
     }
 

@@ -44,6 +44,8 @@ pub(crate) struct ConsumerShared {
     pub(crate) ended: AtomicBool,
     /// Consumer timeout in ms (manual ack only; SEMANTICS A9).
     pub(crate) timeout_ms: Option<u64>,
+    /// Consumer priority (`x-priority`, SEMANTICS D5).
+    priority: i32,
     tx: Sender<Event>,
     /// The async receiver's waker; `has_waker` says whether one is stored, so a send to a
     /// blocking receiver skips the lock.
@@ -63,6 +65,7 @@ impl ConsumerShared {
         no_ack: bool,
         prefetch: u32,
         timeout_ms: Option<u64>,
+        priority: i32,
     ) -> (Arc<ConsumerShared>, Receiver<Event>) {
         let (tx, rx) = crossbeam_channel::unbounded();
         let shared = Arc::new_cyclic(|me| ConsumerShared {
@@ -76,6 +79,7 @@ impl ConsumerShared {
             parked: AtomicBool::new(false),
             ended: AtomicBool::new(false),
             timeout_ms: if no_ack { None } else { timeout_ms },
+            priority,
             tx,
             #[cfg(feature = "stream")]
             waker: std::sync::Mutex::new(None),
@@ -116,13 +120,7 @@ impl ConsumerShared {
             return;
         }
         let tag = self.channel.next_tag();
-        let entry = Entry {
-            seq: 0,
-            msg,
-            redelivered: false,
-            failed: 0,
-            returned: 0,
-        };
+        let entry = Entry::bare(msg);
         self.send(Event::Delivery(tag, entry));
     }
 
@@ -133,7 +131,9 @@ impl ConsumerShared {
             return;
         }
         if let Some(rec) = &self.queue {
-            if rec.q.remove_consumer(self.id) == Some(0) && rec.auto_delete {
+            let left = rec.q.remove_consumer(self.id);
+            rec.touch(&self.channel.broker().clock);
+            if left == Some(0) && rec.auto_delete {
                 self.channel.broker().auto_delete_queue(rec);
             }
         }
@@ -144,6 +144,10 @@ impl ConsumerShared {
 impl Sink<Msg> for ConsumerShared {
     fn id(&self) -> u64 {
         self.id
+    }
+
+    fn priority(&self) -> i32 {
+        self.priority
     }
 
     fn try_take(&self) -> bool {
@@ -341,7 +345,7 @@ impl Delivery {
         self.channel.settle(
             self.tag.get(),
             options.multiple,
-            super::channel::How::nack(options.requeue),
+            super::channel::How::nack(options.requeue, options.at_tail),
         )
     }
 

@@ -34,6 +34,7 @@ mod channel;
 mod confirm;
 mod connection;
 mod consumer;
+mod deadletter;
 mod explain;
 mod names;
 mod options;
@@ -143,6 +144,53 @@ impl BrokerOptions {
 pub(crate) struct Stats {
     /// Non-mandatory publishes that reached no queue (SEMANTICS P2).
     pub(crate) unroutable: AtomicU64,
+    /// Messages that died rejected, expired, by a length limit, by the delivery limit
+    /// (SEMANTICS X2), per queue copy.
+    pub(crate) rejected: AtomicU64,
+    pub(crate) expired: AtomicU64,
+    pub(crate) maxlen: AtomicU64,
+    pub(crate) delivery_limit: AtomicU64,
+    /// Dead copies republished to a queue through a dead-letter exchange (SEMANTICS X4).
+    pub(crate) dead_lettered: AtomicU64,
+    /// Dead copies that reached no queue: no dead-letter exchange, a missing one, an empty
+    /// route, or only cycles (SEMANTICS X4, X6).
+    pub(crate) dead_dropped: AtomicU64,
+}
+
+impl Stats {
+    /// Counts a death.
+    pub(crate) fn died(&self, reason: crate::queue::Reason) {
+        use crate::queue::Reason;
+        let counter = match reason {
+            Reason::Rejected => &self.rejected,
+            Reason::Expired => &self.expired,
+            Reason::Maxlen => &self.maxlen,
+            Reason::DeliveryLimit => &self.delivery_limit,
+        };
+        counter.fetch_add(1, Relaxed);
+    }
+}
+
+/// A snapshot of the broker's message counters ([`Broker::stats`]). Deaths count queue
+/// copies: a message dropped from two queues counts twice.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BrokerStats {
+    /// Non-mandatory publishes that reached no queue (SEMANTICS P2).
+    pub unroutable: u64,
+    /// Deliveries rejected or nacked without requeue (SEMANTICS A4, X2).
+    pub rejected: u64,
+    /// Messages whose TTL ran out (SEMANTICS L2).
+    pub expired: u64,
+    /// Messages dropped or refused by a length limit (SEMANTICS L6).
+    pub maxlen: u64,
+    /// Messages over their queue's `x-delivery-limit`.
+    pub delivery_limit: u64,
+    /// Dead messages republished through a dead-letter exchange to at least one queue (X4).
+    pub dead_lettered: u64,
+    /// Dead messages that reached no queue: no dead-letter exchange, a missing one, an empty
+    /// route, or only cycles (SEMANTICS X4, X6).
+    pub dead_dropped: u64,
 }
 
 /// The broker's shared state.
@@ -223,8 +271,23 @@ impl BrokerInner {
         chans.push(Arc::downgrade(ch));
     }
 
-    /// Runs consumer timeouts at `now_ms` (SEMANTICS A9).
+    /// Runs the engine's timers at `now_ms`: message expiry (SEMANTICS L2), queue expiry (L4)
+    /// and consumer timeouts (A9).
     pub(crate) fn sweep(&self, now_ms: u64) {
+        for q in self.registry.live_queues() {
+            q.q.sweep();
+            if q.idle_expired(now_ms) {
+                // Not dead-lettered (SEMANTICS L4); checked again under the topology lock.
+                let clock = &self.clock;
+                let _ = self.delete_queue(&q, |q| {
+                    if q.idle_expired(clock.now_ms()) {
+                        Ok(())
+                    } else {
+                        Err(Error::amqp(406, "in use"))
+                    }
+                });
+            }
+        }
         let chans: Vec<Arc<ChannelShared>> = {
             let mut chans = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
             chans.retain(|c| c.strong_count() > 0);
@@ -373,8 +436,8 @@ impl Broker {
             h.write_u64(0);
             h.finish()
         };
-        let inner = Arc::new(BrokerInner {
-            registry: Registry::new(store),
+        let inner = Arc::new_cyclic(|me| BrokerInner {
+            registry: Registry::new(store, options.clock.clone(), me.clone()),
             clock: options.clock.clone(),
             options,
             reply_to: NameMap::new(),
@@ -466,6 +529,20 @@ impl Broker {
     /// Non-mandatory publishes that reached no queue so far (SEMANTICS P2).
     pub fn unroutable_count(&self) -> u64 {
         self.inner.stats.unroutable.load(Relaxed)
+    }
+
+    /// The broker's counters of unroutable and dead messages so far.
+    pub fn stats(&self) -> BrokerStats {
+        let s = &self.inner.stats;
+        BrokerStats {
+            unroutable: s.unroutable.load(Relaxed),
+            rejected: s.rejected.load(Relaxed),
+            expired: s.expired.load(Relaxed),
+            maxlen: s.maxlen.load(Relaxed),
+            delivery_limit: s.delivery_limit.load(Relaxed),
+            dead_lettered: s.dead_lettered.load(Relaxed),
+            dead_dropped: s.dead_dropped.load(Relaxed),
+        }
     }
 
     /// The ready and consumer counts of queue `name`, if it exists (introspection; no

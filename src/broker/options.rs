@@ -95,6 +95,9 @@ pub struct BasicNackOptions {
     pub multiple: bool,
     /// Put the messages back at their places instead of discarding them.
     pub requeue: bool,
+    /// With `requeue`: put them back at the tail of the queue instead, behind every message
+    /// queued now (a warren extension; RabbitMQ always restores the original place).
+    pub at_tail: bool,
 }
 
 /// `basic_reject` flags (SEMANTICS A4).

@@ -10,6 +10,7 @@ use super::consumer::ConsumerShared;
 use super::registry::{ExchangeRec, MessageData, Msg, QueueRec};
 use super::{BasicProperties, BasicPublishOptions, Channel, REPLY_TO, REPLY_TO_PREFIX};
 use crate::error::{Error, Input};
+use crate::queue::Refused;
 use crate::route::routing_keys;
 use crate::store::{ConfirmSink, MessageRef};
 use crate::sync::{pin, Guard};
@@ -211,9 +212,14 @@ impl Channel {
             return Ok((publish, confirmation));
         }
         let exchange = start.map(|x| x.name.clone());
-        let (publish, logged) =
+        let (publish, logged, refused) =
             self.enqueue(exchange, routing_key, body, props, reply_token, targets);
         if let Some(c) = confirms {
+            if refused {
+                // SEMANTICS C3, L6: a `reject-publish` queue refused it; the others keep it.
+                c.resolve(&[seq], false);
+                return Ok((publish, confirmation));
+            }
             // SEMANTICS C2: every target queue holds it now; a persistent message in a
             // durable queue is safe once the sync covering its record is done.
             let store = self.shared().broker().store();
@@ -379,7 +385,8 @@ impl Channel {
     }
 
     /// Enqueues one shared message in every target (SEMANTICS P5), logging it first if it is
-    /// persistent and a target is durable (then returns the log position after its record).
+    /// persistent and a target is durable (then returns the log position after its record),
+    /// and whether a `reject-publish` queue refused it (SEMANTICS L6).
     fn enqueue(
         &self,
         exchange: Option<Arc<str>>,
@@ -388,7 +395,7 @@ impl Channel {
         mut props: Option<Box<BasicProperties>>,
         reply_token: Option<Arc<str>>,
         targets: Targets<'_>,
-    ) -> (Publish, Option<Result<u64, Error>>) {
+    ) -> (Publish, Option<Result<u64, Error>>, bool) {
         if let Some(p) = props.as_mut() {
             if let Some(token) = reply_token {
                 p.reply_to = Some(format!("{REPLY_TO_PREFIX}{token}"));
@@ -402,16 +409,29 @@ impl Channel {
         let logged = self.log_message(&mut data, &targets);
         let msg: Msg = Arc::new(data);
         let mut queues = 0;
+        let mut refused = false;
+        let mut unlogged: Vec<(u64, u64)> = Vec::new();
         for q in targets.queues {
-            if q.q.enqueue(msg.clone()).is_ok() {
-                queues += 1;
+            match q.q.enqueue(msg.clone()) {
+                Ok(()) => queues += 1,
+                Err(Refused::Full) => {
+                    refused = true;
+                    if msg.store_id != 0 && q.q.log_id != 0 {
+                        // Logged for this queue above: take it out again.
+                        unlogged.push((msg.store_id, q.q.log_id));
+                    }
+                }
+                Err(Refused::Deleted) => {}
             }
+        }
+        if !unlogged.is_empty() {
+            self.shared().broker().log_settled(unlogged);
         }
         for c in targets.direct {
             c.deliver_direct(msg.clone());
             queues += 1;
         }
-        (Publish::Routed { queues }, logged)
+        (Publish::Routed { queues }, logged, refused)
     }
 
     /// Logs a persistent message bound for durable queues (SEMANTICS S2) and gives it its log
@@ -439,11 +459,13 @@ impl Channel {
         let id = store.next_message_id();
         let end = store.log_message(&MessageRef {
             id,
+            time_ms: self.shared().broker().clock.now_ms(),
             queues: &queues,
             exchange: data.exchange(),
             routing_key: data.routing_key(),
             properties: Some(data.properties()),
             body: &data.body,
+            replaces: &[],
         });
         if end.is_ok() {
             data.store_id = id;

@@ -9,13 +9,16 @@
 //! an exchange that matches nothing passes the message to its alternate (E7), and the queues
 //! reached are collected in a [`DestSet`], one copy each.
 
-use super::args::{ExchangeArgs, QueueArgs};
+use super::args::{ExchangeArgs, Overflow, QueueArgs};
+use super::deadletter::Undertaker;
 use super::names::{id_key, NameMap};
 use super::options::{ExchangeDeclareOptions, QueueDeclareOptions};
 use super::properties::{check_table, BasicProperties};
+use super::BrokerInner;
+use crate::clock::Clock;
 use crate::error::Error;
 use crate::message::FieldTable;
-use crate::queue::{Queue, SinkRef};
+use crate::queue::{self, Limits, Payload, Queue, SinkRef};
 use crate::route::{route_with_cc, ExchangeTable, ExchangeType};
 use crate::store::{DestId, Record, Recovered, Store};
 use crate::sync::Guard;
@@ -24,7 +27,7 @@ use bytes::Bytes;
 use smallvec::SmallVec;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 /// A published message as queues hold it: one allocation shared by every queue it reached
 /// (SEMANTICS P5). The body inside is itself shared, never copied.
@@ -80,6 +83,29 @@ impl MessageData {
 /// The message handle queues store.
 pub(crate) type Msg = Arc<MessageData>;
 
+impl Payload for Msg {
+    fn body_len(&self) -> usize {
+        self.body.len()
+    }
+
+    fn priority(&self) -> u8 {
+        self.properties
+            .as_ref()
+            .and_then(|p| p.priority)
+            .unwrap_or(0)
+    }
+
+    fn expiration_ms(&self) -> Option<u64> {
+        // Checked on publish (SEMANTICS P3): digits within the TTL range.
+        self.properties
+            .as_ref()?
+            .expiration
+            .as_deref()?
+            .parse()
+            .ok()
+    }
+}
+
 /// A binding's destination in an exchange table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Dest {
@@ -109,6 +135,26 @@ pub(crate) struct QueueRec {
     pub(crate) owner: Option<u64>,
     pub(crate) args: QueueArgs,
     pub(crate) q: Arc<Queue<Msg>>,
+    /// When it was last used (SEMANTICS L4: declared, consumed from, got from), ms on the
+    /// broker's clock; only kept for a queue with `x-expires`.
+    pub(crate) last_used: AtomicU64,
+}
+
+impl QueueRec {
+    /// Notes a use of the queue (SEMANTICS L4).
+    pub(crate) fn touch(&self, clock: &Clock) {
+        if self.args.expires_ms.is_some() {
+            self.last_used.fetch_max(clock.now_ms(), Relaxed);
+        }
+    }
+
+    /// Whether `x-expires` ran out at `now_ms`: unused that long and without consumers.
+    pub(crate) fn idle_expired(&self, now_ms: u64) -> bool {
+        let Some(expires) = self.args.expires_ms else {
+            return false;
+        };
+        now_ms.saturating_sub(self.last_used.load(Relaxed)) >= expires && self.q.counts().1 == 0
+    }
 }
 
 impl QueueRec {
@@ -124,6 +170,23 @@ impl QueueRec {
             )),
             _ => Ok(()),
         }
+    }
+}
+
+/// The limits a queue applies, from its arguments (SEMANTICS L, D6).
+fn limits_of(args: &QueueArgs) -> Limits {
+    Limits {
+        message_ttl_ms: args.message_ttl_ms,
+        max_length: args.max_length,
+        max_length_bytes: args.max_length_bytes,
+        overflow: match args.overflow {
+            Overflow::DropHead => queue::Overflow::DropHead,
+            Overflow::RejectPublish => queue::Overflow::RejectPublish,
+            Overflow::RejectPublishDlx => queue::Overflow::RejectPublishDlx,
+        },
+        priority_levels: args.priority_levels(),
+        delivery_limit: args.delivery_limit,
+        single_active: args.single_active_consumer,
     }
 }
 
@@ -165,6 +228,12 @@ pub(crate) struct Registry {
     next_id: AtomicU64,
     /// The durable log, for a broker opened on a data directory.
     pub(crate) store: Option<Arc<Store>>,
+    /// The broker's clock, for queue deadlines.
+    clock: Clock,
+    /// The broker, for the undertakers of its queues (dead-lettering).
+    broker: Weak<BrokerInner>,
+    /// Every queue declared, for the sweeper (message and queue expiry); pruned as they go.
+    all_queues: Mutex<Vec<Weak<QueueRec>>>,
 }
 
 fn not_found(what: &str, name: &str) -> Error {
@@ -198,9 +267,16 @@ pub(crate) fn check_name(what: &str, name: &str) -> Result<(), Error> {
 }
 
 impl Registry {
-    pub(crate) fn new(store: Option<Arc<Store>>) -> Registry {
+    pub(crate) fn new(
+        store: Option<Arc<Store>>,
+        clock: Clock,
+        broker: Weak<BrokerInner>,
+    ) -> Registry {
         let reg = Registry {
             store,
+            clock,
+            broker,
+            all_queues: Mutex::new(Vec::new()),
             exchanges: NameMap::new(),
             exchange_ids: NameMap::new(),
             queues: NameMap::new(),
@@ -430,6 +506,46 @@ impl Registry {
 
     // ----- queues -----
 
+    /// A new queue object for the queue `name` with `args`, logged as `log_id` (0: not).
+    fn new_queue(&self, name: &str, log_id: u64, args: &QueueArgs) -> Arc<Queue<Msg>> {
+        let q = Arc::new(Queue::with_limits(
+            log_id,
+            limits_of(args),
+            self.clock.clone(),
+        ));
+        q.set_undertaker(Box::new(Undertaker::new(
+            self.broker.clone(),
+            name,
+            args.dead_letter_exchange.as_deref(),
+            args.dead_letter_routing_key.as_deref(),
+        )));
+        q
+    }
+
+    /// Makes `rec` visible by name and id, and to the sweeper.
+    fn register_queue(&self, rec: &Arc<QueueRec>) {
+        self.queue_ids.insert(&id_key(rec.id), rec.clone());
+        self.queues.insert(rec.name.as_bytes(), rec.clone());
+        let mut all = self
+            .all_queues
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if all.len() >= 64 && all.len().is_power_of_two() {
+            all.retain(|q| q.strong_count() > 0);
+        }
+        all.push(Arc::downgrade(rec));
+    }
+
+    /// Every live queue, for the sweeper.
+    pub(crate) fn live_queues(&self) -> Vec<Arc<QueueRec>> {
+        let mut all = self
+            .all_queues
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        all.retain(|q| q.strong_count() > 0);
+        all.iter().filter_map(Weak::upgrade).collect()
+    }
+
     /// `queue_declare`'s registry part: the existing queue (after Q2/Q3 checks) or a new one.
     /// Returns the queue and whether it was created.
     pub(crate) fn declare_queue(
@@ -490,6 +606,7 @@ impl Registry {
                 args: args.clone(),
             });
         }
+        let q = self.new_queue(name, if logged { id } else { 0 }, &parsed);
         let rec = Arc::new(QueueRec {
             id,
             name: name.into(),
@@ -497,10 +614,10 @@ impl Registry {
             auto_delete: opts.auto_delete,
             owner: opts.exclusive.then_some(conn),
             args: parsed,
-            q: Arc::new(Queue::logged(if logged { id } else { 0 })),
+            q,
+            last_used: AtomicU64::new(self.clock.now_ms()),
         });
-        self.queue_ids.insert(&id_key(rec.id), rec.clone());
-        self.queues.insert(name.as_bytes(), rec.clone());
+        self.register_queue(&rec);
         Ok((rec, true))
     }
 
@@ -684,6 +801,7 @@ impl Registry {
         self.next_id
             .fetch_max(rec.max_id.saturating_add(1), Relaxed);
         let mut topo = self.topo();
+        let now = self.clock.now_ms();
         for x in rec.exchanges {
             let Ok(args) = ExchangeArgs::parse(&x.name, &x.args) else {
                 continue;
@@ -699,14 +817,14 @@ impl Registry {
                 table: ExchangeTable::new(x.kind),
             });
         }
-        let msgs: Vec<Msg> = rec
+        let msgs: Vec<(Msg, u64)> = rec
             .messages
             .into_iter()
             .map(|m| {
                 let exchange = (!m.exchange.is_empty()).then(|| Arc::<str>::from(m.exchange));
                 let mut data = MessageData::new(exchange, &m.routing_key, m.properties, m.body);
                 data.store_id = m.id;
-                Arc::new(data)
+                (Arc::new(data), m.time_ms)
             })
             .collect();
         for q in rec.queues {
@@ -714,10 +832,11 @@ impl Registry {
             let Ok(args) = QueueArgs::parse(&q.name, &q.args, true, false, server_named) else {
                 continue;
             };
-            let queue = Queue::logged(q.id);
+            let queue = self.new_queue(&q.name, q.id, &args);
             for &(at, redelivered, failed, returned) in &q.messages {
-                if let Some(m) = msgs.get(at) {
-                    queue.restore(m.clone(), redelivered, failed, returned);
+                if let Some((m, time_ms)) = msgs.get(at) {
+                    // SEMANTICS S6: deadlines are absolute, from when it entered.
+                    queue.restore(m.clone(), *time_ms, redelivered, failed, returned);
                 }
             }
             let rec = Arc::new(QueueRec {
@@ -727,10 +846,11 @@ impl Registry {
                 auto_delete: q.auto_delete,
                 owner: None,
                 args,
-                q: Arc::new(queue),
+                q: queue,
+                // SEMANTICS S6: idle time restarts.
+                last_used: AtomicU64::new(now),
             });
-            self.queue_ids.insert(&id_key(rec.id), rec.clone());
-            self.queues.insert(q.name.as_bytes(), rec);
+            self.register_queue(&rec);
         }
         for b in rec.bindings {
             let dest = match b.dest {

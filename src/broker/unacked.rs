@@ -256,13 +256,7 @@ mod tests {
     fn delivery() -> Unacked {
         Unacked {
             holder: Holder::Get(Arc::new(Queue::new())),
-            entry: Entry {
-                seq: 0,
-                msg: Arc::new(MessageData::new(None, "k", None, Bytes::new())),
-                redelivered: false,
-                failed: 0,
-                returned: 0,
-            },
+            entry: Entry::bare(Arc::new(MessageData::new(None, "k", None, Bytes::new()))),
             at_ms: 0,
         }
     }

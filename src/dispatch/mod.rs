@@ -178,6 +178,66 @@ impl<C> Ring<C> {
     }
 }
 
+/// The rotations of a queue's consumers by consumer priority (SEMANTICS D5): a message goes
+/// to the highest-priority ring that has a consumer with credit, round-robin within it; lower
+/// rings get messages only while every consumer of the higher ones is parked.
+///
+/// Without `x-priority` every consumer is at 0, so there is one ring and a pick costs what a
+/// plain [`Ring`] pick does.
+#[derive(Debug)]
+pub(crate) struct Rings<C> {
+    /// Highest priority first; no two with one priority.
+    levels: Vec<(i32, Ring<C>)>,
+}
+
+impl<C> Rings<C> {
+    /// No consumers.
+    pub(crate) fn new() -> Rings<C> {
+        Rings { levels: Vec::new() }
+    }
+
+    /// Adds a consumer of priority `priority` at the back of its ring.
+    pub(crate) fn join(&mut self, priority: i32, c: C) {
+        match self.levels.binary_search_by(|(p, _)| priority.cmp(p)) {
+            Ok(i) => self.levels[i].1.join(c),
+            Err(i) => {
+                let mut ring = Ring::new();
+                ring.join(c);
+                self.levels.insert(i, (priority, ring));
+            }
+        }
+    }
+
+    /// Removes the consumers for which `is_it` holds; returns whether one was there.
+    pub(crate) fn leave(&mut self, mut is_it: impl FnMut(&C) -> bool) -> bool {
+        let mut found = false;
+        for (_, ring) in &mut self.levels {
+            found |= ring.leave(&mut is_it);
+        }
+        found
+    }
+
+    /// The consumer of the highest ring that `take` accepts, as [`Ring::pick`]; consumers
+    /// refused on the way go to `park`.
+    pub(crate) fn pick(
+        &mut self,
+        mut take: impl FnMut(&C) -> bool,
+        mut park: impl FnMut(C),
+    ) -> Option<&C> {
+        for (_, ring) in &mut self.levels {
+            if let Some(c) = ring.pick(&mut take, &mut park) {
+                return Some(c);
+            }
+        }
+        None
+    }
+
+    /// Empties every ring.
+    pub(crate) fn clear(&mut self) {
+        self.levels.clear();
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;

@@ -756,7 +756,11 @@ pub unsafe extern "C" fn warren_channel_basic_nack(
     ffi_boundary!(status, {
         // SAFETY: `channel` is NULL or live (# Safety).
         let channel = unsafe { borrow(channel, "channel") }?;
-        let options = BasicNackOptions { multiple, requeue };
+        let options = BasicNackOptions {
+            multiple,
+            requeue,
+            ..Default::default()
+        };
         channel.basic_nack(DeliveryTag::new(delivery_tag), options)?;
         Ok(())
     })

@@ -327,7 +327,11 @@ pub unsafe extern "C" fn warren_delivery_nack(
     ffi_boundary!(status, {
         // SAFETY: `delivery` is NULL or live (# Safety).
         let d = unsafe { borrow(delivery, "delivery") }?;
-        d.nack(BasicNackOptions { multiple, requeue })?;
+        d.nack(BasicNackOptions {
+            multiple,
+            requeue,
+            ..Default::default()
+        })?;
         Ok(())
     })
 }

@@ -1,10 +1,32 @@
-//! `queue`: one queue's ready messages and its consumers' rotation.
+//! `queue`: one queue's ready messages, its limits and its consumers' rotation.
 //!
 //! A [`Queue`] holds ready messages in order (each has a sequence number given at enqueue), the
-//! consumers attached to it and their [`Ring`]. Unacked deliveries are not here: the channel
+//! consumers attached to it and their rotation. Unacked deliveries are not here: the channel
 //! that received them keeps them by delivery tag, with the queue they came from, and gives them
-//! back through [`Queue::requeue`], which puts each at its original place (ahead of everything
-//! enqueued after it; SEMANTICS A5).
+//! back through [`Queue::requeue_and_wake`], which puts each at its original place (ahead of
+//! everything enqueued after it; SEMANTICS A5), or at the tail when asked.
+//!
+//! # Limits
+//!
+//! A queue applies its [`Limits`] (SEMANTICS L, D5, D6) itself:
+//!
+//! * **Priorities** (L7): ready messages sit in one FIFO per level ([`ready::Ready`]).
+//! * **TTL** (L1-L3): each entry carries its deadline, fixed at enqueue (the lower of the
+//!   queue's TTL and the message's `expiration`) and kept through requeues. A head found
+//!   expired when the queue dispatches, serves a get or is swept ([`Queue::sweep`], the
+//!   engine's timer) dies; one behind a live head waits. A message that cannot be handed
+//!   over on arrival and is already due (TTL 0) dies at once.
+//! * **Length** (L5, L6): `drop-head` enqueues and then drops heads until within the limits;
+//!   `reject-publish(-dlx)` refuses the message ([`Refused::Full`]).
+//! * **Delivery limit**: a requeued entry whose failed count exceeds it dies instead.
+//! * **Consumer priority** (D5) and **single active consumer** (D6): the rotation is one ring
+//!   per consumer priority ([`Rings`]); with a single active consumer only the earliest
+//!   registered one is in it.
+//!
+//! Messages that die go, with their [`Reason`], to the queue's [`Undertaker`] once the lock is
+//! released: the broker logs their removal and dead-letters them (SEMANTICS X). A queue
+//! without limits never produces one, and pays nothing for them: no clock read, no check
+//! beyond a few flag tests.
 //!
 //! # Concurrency
 //!
@@ -12,37 +34,159 @@
 //! under it, so a queue's messages reach each consumer in queue order. [`Sink::deliver`] runs
 //! under it too: a sink may take locks of the layers above (the channel's unacked table) but
 //! must never call back into a queue. Credit follows the protocol of [`crate::dispatch`]:
-//! a sink that gives credit back across "full" calls [`Queue::wake`].
-//!
-//! # Limits
-//!
-//! TTL, length limits, priorities and dead-lettering are not here yet (issue [limits]); the
-//! broker refuses their arguments.
+//! a sink that gives credit back across "full" requeues or wakes through
+//! [`Queue::requeue_and_wake`]. The undertaker runs without the lock and may enqueue into
+//! other queues (or this one).
 
-use crate::dispatch::Ring;
+mod ready;
+
+use crate::clock::Clock;
+use crate::dispatch::Rings;
 use crate::error::Error;
+use ready::Ready;
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+
+/// The deadline of an entry that never expires.
+pub(crate) const NEVER: u64 = u64::MAX;
+
+/// What a queue reads of its messages to apply its limits.
+pub(crate) trait Payload {
+    /// Body bytes, for `x-max-length-bytes` (SEMANTICS L5).
+    fn body_len(&self) -> usize;
+    /// The `priority` property, 0 when absent (SEMANTICS L7).
+    fn priority(&self) -> u8;
+    /// The `expiration` property in ms, when set (SEMANTICS L1).
+    fn expiration_ms(&self) -> Option<u64>;
+
+    /// [`body_len`](Self::body_len) as a `u64`.
+    fn body_bytes(&self) -> u64 {
+        u64::try_from(self.body_len()).unwrap_or(u64::MAX)
+    }
+}
 
 /// A message in a queue, with the per-queue facts about it.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Entry<M> {
-    /// Position in the queue: enqueue order, kept through requeues.
+    /// Position in the queue: enqueue order, kept through requeues (but tail requeues).
     pub(crate) seq: u64,
     /// The shared message (one allocation for every queue it reached).
     pub(crate) msg: M,
+    /// When it expires (ms on the broker's clock), or [`NEVER`] (SEMANTICS L1).
+    pub(crate) expires_at: u64,
     /// Whether it was delivered before (SEMANTICS A5).
     pub(crate) redelivered: bool,
+    /// Its priority level in this queue (0 in a queue without priorities).
+    pub(crate) level: u8,
     /// RabbitMQ 4.3's failed delivery count (SEMANTICS A10).
     pub(crate) failed: u32,
     /// RabbitMQ 4.3's returned delivery count (SEMANTICS A10).
     pub(crate) returned: u32,
 }
 
+impl<M> Entry<M> {
+    /// A message outside any queue (a direct reply-to delivery, SEMANTICS R2).
+    pub(crate) fn bare(msg: M) -> Entry<M> {
+        Entry {
+            seq: 0,
+            msg,
+            expires_at: NEVER,
+            redelivered: false,
+            level: 0,
+            failed: 0,
+            returned: 0,
+        }
+    }
+}
+
+/// `x-overflow` (SEMANTICS L6).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Overflow {
+    /// Enqueue, then drop (and dead-letter) heads until within the limits.
+    #[default]
+    DropHead,
+    /// Refuse the message.
+    RejectPublish,
+    /// Refuse the message and dead-letter it.
+    RejectPublishDlx,
+}
+
+/// A queue's limits (SEMANTICS L, D6 and the delivery limit); the default has none.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Limits {
+    /// `x-message-ttl` in ms.
+    pub(crate) message_ttl_ms: Option<u64>,
+    /// `x-max-length`: ready messages.
+    pub(crate) max_length: Option<u64>,
+    /// `x-max-length-bytes`: body bytes of ready messages.
+    pub(crate) max_length_bytes: Option<u64>,
+    /// `x-overflow`.
+    pub(crate) overflow: Overflow,
+    /// Priority levels: `x-max-priority` + 1, or 1 (0 counts as 1).
+    pub(crate) priority_levels: usize,
+    /// `x-delivery-limit`: the failed count a message may reach and still be requeued.
+    pub(crate) delivery_limit: Option<u32>,
+    /// `x-single-active-consumer`.
+    pub(crate) single_active: bool,
+}
+
+impl Limits {
+    fn has_length_limit(&self) -> bool {
+        self.max_length.is_some() || self.max_length_bytes.is_some()
+    }
+
+    /// Whether `len` ready messages of `bytes` body bytes exceed the length limits.
+    fn over(&self, len: usize, bytes: u64) -> bool {
+        self.max_length
+            .is_some_and(|m| u64::try_from(len).unwrap_or(u64::MAX) > m)
+            || self.max_length_bytes.is_some_and(|m| bytes > m)
+    }
+}
+
+/// Why a message died in a queue: the `reason` of its `x-death` entry (SEMANTICS X2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Reason {
+    /// Rejected or nacked without requeue.
+    Rejected,
+    /// Its TTL ran out.
+    Expired,
+    /// Dropped or refused by a length limit.
+    Maxlen,
+    /// Requeued once too often (`x-delivery-limit`).
+    DeliveryLimit,
+}
+
+impl Reason {
+    /// The name RabbitMQ gives it in `x-death`.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Reason::Rejected => "rejected",
+            Reason::Expired => "expired",
+            Reason::Maxlen => "maxlen",
+            Reason::DeliveryLimit => "delivery_limit",
+        }
+    }
+}
+
+/// A message that died, and why.
+pub(crate) type Dead<M> = (Entry<M>, Reason);
+
+/// Takes the messages a queue dropped (logs their removal, dead-letters them). Called without
+/// the queue's lock.
+pub(crate) trait Undertaker<M>: Send + Sync {
+    /// `dead` died in `queue`, in queue order.
+    fn bury(&self, queue: &Arc<Queue<M>>, dead: Vec<Dead<M>>);
+}
+
 /// A consumer as a queue sees it. Implemented by the broker layer.
 pub(crate) trait Sink<M>: Send + Sync {
     /// A number unique among the broker's consumers.
     fn id(&self) -> u64;
+    /// Its consumer priority (`x-priority`, SEMANTICS D5).
+    fn priority(&self) -> i32 {
+        0
+    }
     /// Takes credit for one delivery (consumer's and channel's); `false` if either is full.
     fn try_take(&self) -> bool;
     /// Whether the queue parked it (out of the ring for lack of credit). Read and written only
@@ -66,13 +210,14 @@ pub(crate) trait Sink<M>: Send + Sync {
 pub(crate) type SinkRef<M> = Arc<dyn Sink<M>>;
 
 struct State<M> {
-    ready: VecDeque<Entry<M>>,
+    ready: Ready<M>,
     next_seq: u64,
-    ring: Ring<SinkRef<M>>,
-    /// Consumers out of the ring for lack of credit, in the order they left it: they rejoin
-    /// in that order (SEMANTICS D1).
+    rings: Rings<SinkRef<M>>,
+    /// Consumers out of the rotation for lack of credit, in the order they left it: they
+    /// rejoin in that order (SEMANTICS D1).
     parked: VecDeque<SinkRef<M>>,
-    /// Every consumer, in registration order.
+    /// Every consumer, in registration order. With a single active consumer only the first
+    /// is in the rotation (or parked).
     consumers: Vec<SinkRef<M>>,
     /// An exclusive consumer holds the queue (SEMANTICS D7).
     exclusive: bool,
@@ -84,11 +229,22 @@ pub(crate) struct Queue<M> {
     state: Mutex<State<M>>,
     /// The queue's id in the durable log, or 0 if nothing of it is logged.
     pub(crate) log_id: u64,
+    limits: Limits,
+    clock: Clock,
+    /// Whether a ready entry may have a deadline: [`sweep`](Self::sweep) skips the queue
+    /// otherwise. Set under the lock when one enters, cleared under it when none is left.
+    timed: AtomicBool,
+    undertaker: OnceLock<Box<dyn Undertaker<M>>>,
 }
 
 /// Why an enqueue did not happen.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Deleted;
+pub(crate) enum Refused {
+    /// The queue is gone.
+    Deleted,
+    /// A `reject-publish` limit refused it (SEMANTICS L6).
+    Full,
+}
 
 /// Why a consumer could not be added.
 #[derive(Debug, PartialEq, Eq)]
@@ -99,29 +255,43 @@ pub(crate) enum AddError {
     ExclusiveHeld,
     /// An exclusive consume asked for a queue that has consumers (SEMANTICS D7).
     HasConsumers,
+    /// An exclusive consume asked for a single-active-consumer queue (SEMANTICS D6).
+    SingleActive,
 }
 
-impl<M> Queue<M> {
-    /// An empty queue.
+impl<M: Payload> Queue<M> {
+    /// An empty queue without limits, on the system clock.
     #[cfg(test)]
     pub(crate) fn new() -> Queue<M> {
-        Queue::logged(0)
+        Queue::with_limits(0, Limits::default(), Clock::system())
     }
 
-    /// An empty queue whose messages the durable log knows by queue id `log_id` (0: none).
-    pub(crate) fn logged(log_id: u64) -> Queue<M> {
+    /// An empty queue whose messages the durable log knows by queue id `log_id` (0: none),
+    /// applying `limits` with time from `clock`.
+    pub(crate) fn with_limits(log_id: u64, limits: Limits, clock: Clock) -> Queue<M> {
+        let ready = Ready::new(limits.priority_levels);
         Queue {
             log_id,
             state: Mutex::new(State {
-                ready: VecDeque::new(),
+                ready,
                 next_seq: 0,
-                ring: Ring::new(),
+                rings: Rings::new(),
                 parked: VecDeque::new(),
                 consumers: Vec::new(),
                 exclusive: false,
                 deleted: false,
             }),
+            limits,
+            clock,
+            timed: AtomicBool::new(false),
+            undertaker: OnceLock::new(),
         }
+    }
+
+    /// Sets who takes the messages that die here (once; later calls are ignored). Without
+    /// one they are dropped.
+    pub(crate) fn set_undertaker(&self, u: Box<dyn Undertaker<M>>) {
+        let _ = self.undertaker.set(u);
     }
 
     fn lock(&self) -> MutexGuard<'_, State<M>> {
@@ -130,123 +300,286 @@ impl<M> Queue<M> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Adds `msg` at the tail and dispatches; `Err(Deleted)` if the queue is gone.
-    pub(crate) fn enqueue(self: &Arc<Self>, msg: M) -> Result<(), Deleted> {
-        let mut st = self.lock();
-        if st.deleted {
-            return Err(Deleted);
+    /// Hands `dead` to the undertaker; call without the lock.
+    fn bury(self: &Arc<Self>, dead: Vec<Dead<M>>) {
+        if dead.is_empty() {
+            return;
         }
+        if let Some(u) = self.undertaker.get() {
+            u.bury(self, dead);
+        }
+    }
+
+    /// The deadline of `msg` entering at `at` (SEMANTICS L1): the lower of the queue's TTL and
+    /// the message's `expiration`.
+    fn deadline(&self, msg: &M, at: u64) -> u64 {
+        let ttl = match (self.limits.message_ttl_ms, msg.expiration_ms()) {
+            (None, None) => return NEVER,
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b).unwrap_or(0),
+        };
+        // Never NEVER itself: a deadline exists.
+        at.saturating_add(ttl).min(NEVER - 1)
+    }
+
+    /// A new entry for `msg` entering now; the second value is the time read, if one was.
+    fn entry(&self, st: &mut State<M>, msg: M) -> (Entry<M>, Option<u64>) {
+        let timed = self.limits.message_ttl_ms.is_some() || msg.expiration_ms().is_some();
+        let now = timed.then(|| self.clock.now_ms());
+        let expires_at = now.map_or(NEVER, |now| self.deadline(&msg, now));
+        let level = if st.ready.level_count() > 1 {
+            st.ready.level_of(msg.priority())
+        } else {
+            0
+        };
         let seq = st.next_seq;
         st.next_seq += 1;
         let entry = Entry {
             seq,
             msg,
+            expires_at,
             redelivered: false,
+            level,
             failed: 0,
             returned: 0,
         };
+        (entry, now)
+    }
+
+    /// Adds `msg` at the tail (of its priority level) and dispatches.
+    ///
+    /// # Errors
+    ///
+    /// [`Refused::Deleted`] if the queue is gone, [`Refused::Full`] if a `reject-publish`
+    /// limit refused it (a `reject-publish-dlx` one dead-letters it too; SEMANTICS L6).
+    pub(crate) fn enqueue(self: &Arc<Self>, msg: M) -> Result<(), Refused> {
+        let mut dead = Vec::new();
+        let r = self.enqueue_locked(msg, &mut dead);
+        self.bury(dead);
+        r
+    }
+
+    fn enqueue_locked(self: &Arc<Self>, msg: M, dead: &mut Vec<Dead<M>>) -> Result<(), Refused> {
+        let mut st = self.lock();
+        if st.deleted {
+            return Err(Refused::Deleted);
+        }
+        let st = &mut *st;
+        let (entry, now) = self.entry(st, msg);
+        let limits = &self.limits;
+        if limits.overflow != Overflow::DropHead
+            && limits.has_length_limit()
+            && limits.over(
+                st.ready.len() + 1,
+                st.ready.bytes().saturating_add(entry.msg.body_bytes()),
+            )
+        {
+            if limits.overflow == Overflow::RejectPublishDlx {
+                dead.push((entry, Reason::Maxlen));
+            }
+            return Err(Refused::Full);
+        }
         if st.ready.is_empty() {
             // The common case: hand it straight to a consumer with credit.
-            let st = &mut *st;
-            if let Some(c) = pick(&mut st.ring, &mut st.parked) {
+            if let Some(c) = pick(&mut st.rings, &mut st.parked) {
                 if let Some(back) = c.deliver(self, entry) {
                     let c = c.clone();
+                    self.mark_timed(&back);
                     refused(st, &c, back);
                 }
                 return Ok(());
             }
         }
+        if now.is_some_and(|now| entry.expires_at <= now) {
+            // Due on arrival and nobody took it (TTL 0, SEMANTICS L3).
+            dead.push((entry, Reason::Expired));
+            return Ok(());
+        }
+        self.mark_timed(&entry);
         st.ready.push_back(entry);
+        self.drop_heads(st, dead);
         Ok(())
     }
 
-    /// Puts `entries` back at their original places (SEMANTICS A5) and dispatches. Entries of
-    /// a deleted queue are dropped (SEMANTICS Q9). The caller has set their flags and counts.
-    pub(crate) fn requeue(self: &Arc<Self>, entries: impl IntoIterator<Item = Entry<M>>) {
-        self.requeue_and_wake(entries, &[], false);
+    /// Notes that `entry`, about to enter the ready messages, may expire.
+    fn mark_timed(&self, entry: &Entry<M>) {
+        if entry.expires_at != NEVER && !self.timed.load(Relaxed) {
+            self.timed.store(true, Relaxed);
+        }
     }
 
-    /// [`requeue`](Self::requeue), after first rejoining the parked consumers `woken` (whose
-    /// credit just came back), or every parked one with `all` (a channel's global credit came
-    /// back), that have credit now; then dispatches once. Credit first, as RabbitMQ does: a
-    /// consumer that settles and gets its message back is not passed over for lack of the
+    /// `drop-head`: drops heads until within the length limits (SEMANTICS L6).
+    fn drop_heads(&self, st: &mut State<M>, dead: &mut Vec<Dead<M>>) {
+        let limits = &self.limits;
+        if limits.overflow != Overflow::DropHead || !limits.has_length_limit() {
+            return;
+        }
+        while limits.over(st.ready.len(), st.ready.bytes()) {
+            let Some(e) = st.ready.pop_front() else { break };
+            dead.push((e, Reason::Maxlen));
+        }
+    }
+
+    /// Drops every expired level head (SEMANTICS L2).
+    fn expire(&self, st: &mut State<M>, dead: &mut Vec<Dead<M>>) {
+        if st.ready.timed() == 0 {
+            return;
+        }
+        let now = self.clock.now_ms();
+        st.ready
+            .expire_heads(now, |e| dead.push((e, Reason::Expired)));
+    }
+
+    /// Puts `entries` back (SEMANTICS A5), after first rejoining the parked consumers `woken`
+    /// (whose credit just came back), or every parked one with `all` (a channel's global credit
+    /// came back), that have credit now; then dispatches once. Credit first, as RabbitMQ does:
+    /// a consumer that settles and gets its message back is not passed over for lack of the
     /// credit it was giving back.
+    ///
+    /// Each entry regains its original place, or goes to the tail with `at_tail`; one whose
+    /// failed count exceeds the delivery limit dies instead. Entries of a deleted queue are
+    /// dropped (SEMANTICS Q9). The caller has set their flags and counts.
     pub(crate) fn requeue_and_wake(
         self: &Arc<Self>,
         entries: impl IntoIterator<Item = Entry<M>>,
         woken: &[u64],
         all: bool,
+        at_tail: bool,
     ) {
-        let mut st = self.lock();
-        if st.deleted {
-            return;
+        let mut dead = Vec::new();
+        {
+            let mut st = self.lock();
+            if st.deleted {
+                return;
+            }
+            unpark(&mut st, |c| all || woken.contains(&c.id()));
+            for mut entry in entries {
+                if self
+                    .limits
+                    .delivery_limit
+                    .is_some_and(|limit| entry.failed > limit)
+                {
+                    dead.push((entry, Reason::DeliveryLimit));
+                    continue;
+                }
+                self.mark_timed(&entry);
+                if at_tail {
+                    entry.seq = st.next_seq;
+                    st.next_seq += 1;
+                    st.ready.push_back(entry);
+                } else {
+                    st.ready.insert_by_seq(entry);
+                }
+            }
+            self.drop_heads(&mut st, &mut dead);
+            self.dispatch(&mut st, &mut dead);
         }
-        unpark(&mut st, |c| all || woken.contains(&c.id()));
-        for entry in entries {
-            // Requeues land near the front: search from there.
-            let at = st.ready.partition_point(|e| e.seq < entry.seq);
-            st.ready.insert(at, entry);
-        }
-        self.dispatch(&mut st);
+        self.bury(dead);
     }
 
-    /// Adds a consumer at the back of the rotation (an `exclusive` one needs a queue without
+    /// `entries`, taken from this queue, die for `reason` (rejected without requeue, SEMANTICS
+    /// A4): they go to the undertaker, unless the queue was deleted meanwhile (Q9).
+    pub(crate) fn dead_letter(self: &Arc<Self>, entries: Vec<Entry<M>>, reason: Reason) {
+        if self.lock().deleted {
+            return;
+        }
+        self.bury(entries.into_iter().map(|e| (e, reason)).collect());
+    }
+
+    /// Puts `entries` back at their original places and dispatches.
+    pub(crate) fn requeue(self: &Arc<Self>, entries: impl IntoIterator<Item = Entry<M>>) {
+        self.requeue_and_wake(entries, &[], false, false);
+    }
+
+    /// Adds a consumer at the back of its rotation (an `exclusive` one needs a queue without
     /// consumers and keeps others out) and dispatches.
     pub(crate) fn add_consumer(
         self: &Arc<Self>,
         sink: SinkRef<M>,
         exclusive: bool,
     ) -> Result<(), AddError> {
-        let mut st = self.lock();
-        if st.deleted {
-            return Err(AddError::Deleted);
+        let mut dead = Vec::new();
+        {
+            let mut st = self.lock();
+            if st.deleted {
+                return Err(AddError::Deleted);
+            }
+            if st.exclusive {
+                return Err(AddError::ExclusiveHeld);
+            }
+            if exclusive && self.limits.single_active {
+                return Err(AddError::SingleActive);
+            }
+            if exclusive && !st.consumers.is_empty() {
+                return Err(AddError::HasConsumers);
+            }
+            st.exclusive = exclusive;
+            sink.set_parked(false);
+            st.consumers.push(sink.clone());
+            if !self.limits.single_active || st.consumers.len() == 1 {
+                st.rings.join(sink.priority(), sink);
+            }
+            self.dispatch(&mut st, &mut dead);
         }
-        if st.exclusive {
-            return Err(AddError::ExclusiveHeld);
-        }
-        if exclusive && !st.consumers.is_empty() {
-            return Err(AddError::HasConsumers);
-        }
-        st.exclusive = exclusive;
-        sink.set_parked(false);
-        st.consumers.push(sink.clone());
-        st.ring.join(sink);
-        self.dispatch(&mut st);
+        self.bury(dead);
         Ok(())
     }
 
-    /// Removes consumer `id`; returns how many remain, or `None` if it was not there.
-    pub(crate) fn remove_consumer(&self, id: u64) -> Option<usize> {
-        let mut st = self.lock();
-        let before = st.consumers.len();
-        st.consumers.retain(|c| c.id() != id);
-        if st.consumers.len() == before {
-            return None;
-        }
-        st.ring.leave(|c| c.id() == id);
-        st.parked.retain(|c| c.id() != id);
-        if st.consumers.is_empty() {
-            st.exclusive = false;
-        }
-        Some(st.consumers.len())
+    /// Removes consumer `id`; returns how many remain, or `None` if it was not there. With a
+    /// single active consumer, the earliest remaining one takes over (SEMANTICS D6).
+    pub(crate) fn remove_consumer(self: &Arc<Self>, id: u64) -> Option<usize> {
+        let mut dead = Vec::new();
+        let left = {
+            let mut st = self.lock();
+            let at = st.consumers.iter().position(|c| c.id() == id)?;
+            st.consumers.remove(at);
+            st.rings.leave(|c| c.id() == id);
+            st.parked.retain(|c| c.id() != id);
+            if st.consumers.is_empty() {
+                st.exclusive = false;
+            }
+            if self.limits.single_active && at == 0 {
+                if let Some(next) = st.consumers.first().cloned() {
+                    next.set_parked(false);
+                    st.rings.join(next.priority(), next);
+                    self.dispatch(&mut st, &mut dead);
+                }
+            }
+            st.consumers.len()
+        };
+        self.bury(dead);
+        Some(left)
     }
 
     /// After consumer `id` got credit back across "full": rejoins it at the back if it was
     /// parked and has credit now, and dispatches.
     #[cfg(test)]
     pub(crate) fn wake(self: &Arc<Self>, id: u64) {
-        self.requeue_and_wake([], &[id], false);
+        self.requeue_and_wake([], &[id], false, false);
     }
 
     /// Rejoins every parked consumer that has credit (a channel's global credit returned), in
     /// the order they were parked, and dispatches.
     pub(crate) fn wake_all(self: &Arc<Self>) {
-        self.requeue_and_wake([], &[], true);
+        self.requeue_and_wake([], &[], true, false);
     }
 
-    fn dispatch(self: &Arc<Self>, st: &mut State<M>) {
-        while !st.ready.is_empty() {
-            let Some(c) = pick(&mut st.ring, &mut st.parked) else {
+    /// Hands ready messages to consumers with credit while both last; expired heads die on
+    /// the way (SEMANTICS L2).
+    fn dispatch(self: &Arc<Self>, st: &mut State<M>, dead: &mut Vec<Dead<M>>) {
+        let mut now = None;
+        loop {
+            let expires_at = match st.ready.front() {
+                None => return,
+                Some(head) => head.expires_at,
+            };
+            if expires_at != NEVER && expires_at <= *now.get_or_insert_with(|| self.clock.now_ms())
+            {
+                let e = st.ready.pop_front().expect("checked non-empty");
+                dead.push((e, Reason::Expired));
+                continue;
+            }
+            let Some(c) = pick(&mut st.rings, &mut st.parked) else {
                 return;
             };
             let entry = st.ready.pop_front().expect("checked non-empty");
@@ -258,43 +591,81 @@ impl<M> Queue<M> {
     }
 
     /// Takes the head message for `basic_get` (SEMANTICS D9): the entry and the ready count
-    /// left, or `None` when empty.
-    pub(crate) fn get(&self) -> Option<(Entry<M>, usize)> {
-        let mut st = self.lock();
-        let entry = st.ready.pop_front()?;
-        Some((entry, st.ready.len()))
+    /// left, or `None` when empty. Expired heads die first.
+    pub(crate) fn get(self: &Arc<Self>) -> Option<(Entry<M>, usize)> {
+        let mut dead = Vec::new();
+        let got = {
+            let mut st = self.lock();
+            self.expire(&mut st, &mut dead);
+            st.ready.pop_front().map(|e| (e, st.ready.len()))
+        };
+        self.bury(dead);
+        got
+    }
+
+    /// Runs the queue's timer at the clock's time: expired heads die (SEMANTICS L2). Cheap for
+    /// a queue without deadlines.
+    pub(crate) fn sweep(self: &Arc<Self>) {
+        if !self.timed.load(Relaxed) {
+            return;
+        }
+        let mut dead = Vec::new();
+        {
+            let mut st = self.lock();
+            self.expire(&mut st, &mut dead);
+            if st.ready.timed() == 0 {
+                self.timed.store(false, Relaxed);
+            }
+            if !dead.is_empty() {
+                self.dispatch(&mut st, &mut dead);
+            }
+        }
+        self.bury(dead);
+    }
+
+    /// The earliest deadline of a level head, or [`NEVER`].
+    #[cfg(test)]
+    pub(crate) fn next_deadline(&self) -> u64 {
+        self.lock().ready.next_deadline()
     }
 
     /// Takes every ready message out (SEMANTICS Q10); the caller drops them, outside the lock.
-    pub(crate) fn purge(&self) -> VecDeque<Entry<M>> {
-        std::mem::take(&mut self.lock().ready)
+    pub(crate) fn purge(&self) -> Vec<Entry<M>> {
+        self.lock().ready.take_all()
     }
 
-    /// Puts a recovered message at the tail, with its flags and counts (SEMANTICS S2, S3).
-    /// Only before the queue has consumers.
-    pub(crate) fn restore(&self, msg: M, redelivered: bool, failed: u32, returned: u32) {
+    /// Puts a recovered message at the tail, with its flags and counts (SEMANTICS S2, S3),
+    /// its deadline counted from `entered_ms`, when it entered the queue (S6). Only before the
+    /// queue has consumers.
+    pub(crate) fn restore(
+        &self,
+        msg: M,
+        entered_ms: u64,
+        redelivered: bool,
+        failed: u32,
+        returned: u32,
+    ) {
         let mut st = self.lock();
-        let seq = st.next_seq;
-        st.next_seq += 1;
-        st.ready.push_back(Entry {
-            seq,
-            msg,
-            redelivered,
-            failed,
-            returned,
-        });
+        let (mut entry, _) = self.entry(&mut st, msg);
+        entry.expires_at = self.deadline(&entry.msg, entered_ms);
+        entry.redelivered = redelivered;
+        entry.failed = failed;
+        entry.returned = returned;
+        self.mark_timed(&entry);
+        st.ready.push_back(entry);
     }
 
     /// Marks the queue deleted: drops its ready messages and returns their number and the
     /// consumers to cancel (SEMANTICS Q9). Later enqueues fail and requeues are dropped.
     pub(crate) fn delete(&self) -> (usize, Vec<SinkRef<M>>) {
-        let mut st = self.lock();
-        st.deleted = true;
-        let n = st.ready.len();
-        st.ready.clear();
-        st.ring = Ring::new();
-        st.parked.clear();
-        (n, std::mem::take(&mut st.consumers))
+        let (dropped, consumers) = {
+            let mut st = self.lock();
+            st.deleted = true;
+            st.rings.clear();
+            st.parked.clear();
+            (st.ready.take_all(), std::mem::take(&mut st.consumers))
+        };
+        (dropped.len(), consumers)
     }
 
     /// (ready messages, consumers).
@@ -303,30 +674,37 @@ impl<M> Queue<M> {
         (st.ready.len(), st.consumers.len())
     }
 
-    /// The ready messages' entries, in order, through `f`.
+    /// Body bytes of the ready messages.
     #[cfg(test)]
-    pub(crate) fn with_ready<R>(&self, f: impl FnOnce(&VecDeque<Entry<M>>) -> R) -> R {
-        f(&self.lock().ready)
+    pub(crate) fn ready_bytes(&self) -> u64 {
+        self.lock().ready.bytes()
+    }
+
+    /// The ready messages' entries, in delivery order, through `f`.
+    #[cfg(test)]
+    pub(crate) fn with_ready<R>(&self, f: impl FnOnce(Vec<&Entry<M>>) -> R) -> R {
+        let st = self.lock();
+        f(st.ready.iter().collect())
     }
 }
 
 /// A sink refused `entry`: it goes back to the head and the sink out of the rotation.
-fn refused<M>(st: &mut State<M>, sink: &SinkRef<M>, entry: Entry<M>) {
+fn refused<M: Payload>(st: &mut State<M>, sink: &SinkRef<M>, entry: Entry<M>) {
     st.ready.push_front(entry);
     let id = sink.id();
-    st.ring.leave(|c| c.id() == id);
+    st.rings.leave(|c| c.id() == id);
     if !sink.parked() {
         sink.set_parked(true);
         st.parked.push_back(sink.clone());
     }
 }
 
-/// The next consumer with credit, borrowed from `ring`; parks the ones without, in order.
+/// The next consumer with credit, borrowed from `rings`; parks the ones without, in order.
 fn pick<'r, M>(
-    ring: &'r mut Ring<SinkRef<M>>,
+    rings: &'r mut Rings<SinkRef<M>>,
     parked: &mut VecDeque<SinkRef<M>>,
 ) -> Option<&'r SinkRef<M>> {
-    ring.pick(
+    rings.pick(
         |c| c.try_take(),
         |c| {
             c.set_parked(true);
@@ -343,7 +721,7 @@ fn unpark<M>(st: &mut State<M>, mut which: impl FnMut(&SinkRef<M>) -> bool) {
         if which(c) && c.has_credit() {
             let c = st.parked.remove(i).expect("index checked");
             c.set_parked(false);
-            st.ring.join(c);
+            st.rings.join(c.priority(), c);
         } else {
             i += 1;
         }
@@ -353,11 +731,25 @@ fn unpark<M>(st: &mut State<M>, mut which: impl FnMut(&SinkRef<M>) -> bool) {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use crate::clock::Clock;
     use crate::dispatch::Credit;
     use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
+    impl Payload for u32 {
+        fn body_len(&self) -> usize {
+            1
+        }
+        fn priority(&self) -> u8 {
+            0
+        }
+        fn expiration_ms(&self) -> Option<u64> {
+            None
+        }
+    }
+
     struct TestSink {
         id: u64,
+        prio: i32,
         credit: Credit,
         parked: AtomicBool,
         got: Mutex<Vec<(u64, u32, bool)>>,
@@ -366,6 +758,9 @@ mod tests {
     impl Sink<u32> for TestSink {
         fn id(&self) -> u64 {
             self.id
+        }
+        fn priority(&self) -> i32 {
+            self.prio
         }
         fn try_take(&self) -> bool {
             self.credit.try_take()
@@ -389,6 +784,7 @@ mod tests {
     fn sink(id: u64, prefetch: u32) -> Arc<TestSink> {
         Arc::new(TestSink {
             id,
+            prio: 0,
             credit: Credit::new(prefetch),
             parked: AtomicBool::new(false),
             got: Mutex::new(Vec::new()),
@@ -450,7 +846,373 @@ mod tests {
         q.enqueue(2).unwrap();
         let (ready, consumers) = q.delete();
         assert_eq!((ready, consumers.len()), (1, 1));
-        assert_eq!(q.enqueue(3), Err(Deleted));
+        assert_eq!(q.enqueue(3), Err(Refused::Deleted));
         assert_eq!(q.counts(), (0, 0));
+    }
+
+    /// A message with the facts limits read.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    struct M {
+        id: u32,
+        prio: u8,
+        exp: Option<u64>,
+        len: usize,
+    }
+
+    impl Payload for M {
+        fn body_len(&self) -> usize {
+            self.len
+        }
+        fn priority(&self) -> u8 {
+            self.prio
+        }
+        fn expiration_ms(&self) -> Option<u64> {
+            self.exp
+        }
+    }
+
+    fn m(id: u32) -> M {
+        M {
+            id,
+            prio: 0,
+            exp: None,
+            len: 10,
+        }
+    }
+
+    /// Collects what died, as (id, reason).
+    #[derive(Default)]
+    struct Graves(Mutex<Vec<(u32, Reason)>>);
+
+    struct Collect(Arc<Graves>);
+
+    impl Undertaker<M> for Collect {
+        fn bury(&self, _q: &Arc<Queue<M>>, dead: Vec<Dead<M>>) {
+            let mut g = self.0 .0.lock().unwrap();
+            g.extend(dead.into_iter().map(|(e, r)| (e.msg.id, r)));
+        }
+    }
+
+    fn limited(limits: Limits, clock: &Clock) -> (Arc<Queue<M>>, Arc<Graves>) {
+        let q = Arc::new(Queue::with_limits(0, limits, clock.clone()));
+        let graves = Arc::new(Graves::default());
+        q.set_undertaker(Box::new(Collect(graves.clone())));
+        (q, graves)
+    }
+
+    fn ids(q: &Queue<M>) -> Vec<u32> {
+        q.with_ready(|r| r.iter().map(|e| e.msg.id).collect())
+    }
+
+    fn dead(g: &Graves) -> Vec<(u32, Reason)> {
+        g.0.lock().unwrap().clone()
+    }
+
+    struct MSink {
+        id: u64,
+        prio: i32,
+        credit: Credit,
+        parked: AtomicBool,
+        got: Mutex<Vec<u32>>,
+    }
+
+    impl Sink<M> for MSink {
+        fn id(&self) -> u64 {
+            self.id
+        }
+        fn priority(&self) -> i32 {
+            self.prio
+        }
+        fn try_take(&self) -> bool {
+            self.credit.try_take()
+        }
+        fn parked(&self) -> bool {
+            self.parked.load(Relaxed)
+        }
+        fn set_parked(&self, parked: bool) {
+            self.parked.store(parked, Relaxed)
+        }
+        fn has_credit(&self) -> bool {
+            self.credit.has_room()
+        }
+        fn cancelled(&self, _why: &Error) {}
+        fn deliver(&self, _q: &Arc<Queue<M>>, e: Entry<M>) -> Option<Entry<M>> {
+            self.got.lock().unwrap().push(e.msg.id);
+            None
+        }
+    }
+
+    fn msink(id: u64, prio: i32, prefetch: u32) -> Arc<MSink> {
+        Arc::new(MSink {
+            id,
+            prio,
+            credit: Credit::new(prefetch),
+            parked: AtomicBool::new(false),
+            got: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn got(s: &MSink) -> Vec<u32> {
+        s.got.lock().unwrap().clone()
+    }
+
+    #[test]
+    fn l7_priorities_serve_highest_first_fifo_within_and_clamp() {
+        let clock = Clock::manual(0);
+        let limits = Limits {
+            priority_levels: 4,
+            ..Limits::default()
+        };
+        let (q, _) = limited(limits, &clock);
+        for (id, prio) in [(1, 0), (2, 3), (3, 1), (4, 200), (5, 3), (6, 0)] {
+            q.enqueue(M { prio, ..m(id) }).unwrap();
+        }
+        // 200 is clamped to the top level (3), behind 2 and 5 which came first.
+        assert_eq!(ids(&q), [2, 4, 5, 3, 1, 6]);
+        let (first, _) = q.get().unwrap();
+        assert_eq!(first.msg.id, 2);
+        q.requeue([first]);
+        assert_eq!(
+            ids(&q),
+            [2, 4, 5, 3, 1, 6],
+            "requeue keeps its place in its level"
+        );
+    }
+
+    #[test]
+    fn l7_no_priority_levels_reorder_nothing() {
+        let clock = Clock::manual(0);
+        let (q, _) = limited(Limits::default(), &clock);
+        for (id, prio) in [(1, 0), (2, 9), (3, 5)] {
+            q.enqueue(M { prio, ..m(id) }).unwrap();
+        }
+        assert_eq!(ids(&q), [1, 2, 3]);
+    }
+
+    #[test]
+    fn l1_l2_ttl_expires_heads_by_the_timer_and_lower_ttl_wins() {
+        let clock = Clock::manual(1_000);
+        let limits = Limits {
+            message_ttl_ms: Some(100),
+            ..Limits::default()
+        };
+        let (q, graves) = limited(limits, &clock);
+        q.enqueue(m(1)).unwrap(); // due at 1100
+        q.enqueue(M {
+            exp: Some(10),
+            ..m(2)
+        })
+        .unwrap(); // due at 1010, but behind 1: waits (L2)
+        q.enqueue(M {
+            exp: Some(500),
+            ..m(3)
+        })
+        .unwrap(); // queue TTL is lower: due at 1100
+        assert_eq!(q.next_deadline(), 1_100);
+        clock.advance(std::time::Duration::from_millis(50)).unwrap();
+        q.sweep();
+        assert_eq!(ids(&q), [1, 2, 3]);
+        clock.advance(std::time::Duration::from_millis(50)).unwrap();
+        q.sweep();
+        assert!(ids(&q).is_empty());
+        assert_eq!(
+            dead(&graves),
+            [
+                (1, Reason::Expired),
+                (2, Reason::Expired),
+                (3, Reason::Expired)
+            ]
+        );
+        assert_eq!(q.next_deadline(), NEVER);
+    }
+
+    #[test]
+    fn l2_get_never_returns_an_expired_head() {
+        let clock = Clock::manual(0);
+        let (q, graves) = limited(Limits::default(), &clock);
+        q.enqueue(M {
+            exp: Some(5),
+            ..m(1)
+        })
+        .unwrap();
+        q.enqueue(m(2)).unwrap();
+        clock.advance(std::time::Duration::from_millis(5)).unwrap();
+        assert_eq!(q.get().unwrap().0.msg.id, 2);
+        assert_eq!(dead(&graves), [(1, Reason::Expired)]);
+    }
+
+    #[test]
+    fn l3_ttl_zero_delivered_only_on_arrival() {
+        let clock = Clock::manual(0);
+        let limits = Limits {
+            message_ttl_ms: Some(0),
+            ..Limits::default()
+        };
+        let (q, graves) = limited(limits, &clock);
+        let a = msink(1, 0, 1);
+        q.add_consumer(a.clone(), false).unwrap();
+        q.enqueue(m(1)).unwrap();
+        q.enqueue(m(2)).unwrap(); // a is out of credit
+        assert_eq!(got(&a), [1]);
+        assert!(ids(&q).is_empty());
+        assert_eq!(dead(&graves), [(2, Reason::Expired)]);
+    }
+
+    #[test]
+    fn a5_requeue_keeps_the_original_deadline() {
+        let clock = Clock::manual(0);
+        let limits = Limits {
+            message_ttl_ms: Some(100),
+            ..Limits::default()
+        };
+        let (q, graves) = limited(limits, &clock);
+        q.enqueue(m(1)).unwrap();
+        let (e, _) = q.get().unwrap();
+        clock
+            .advance(std::time::Duration::from_millis(100))
+            .unwrap();
+        // Unacked deliveries never expire; back in the queue, it is due.
+        q.requeue([e]);
+        assert!(ids(&q).is_empty());
+        assert_eq!(dead(&graves), [(1, Reason::Expired)]);
+    }
+
+    #[test]
+    fn l6_drop_head_drops_oldest_by_count_and_bytes() {
+        let clock = Clock::manual(0);
+        let limits = Limits {
+            max_length: Some(2),
+            max_length_bytes: Some(25),
+            ..Limits::default()
+        };
+        let (q, graves) = limited(limits, &clock);
+        for id in 1..=3 {
+            q.enqueue(m(id)).unwrap();
+        }
+        assert_eq!(ids(&q), [2, 3]);
+        q.enqueue(M { len: 20, ..m(4) }).unwrap(); // 10 + 20 > 25: 3 goes too
+        assert_eq!(ids(&q), [4]);
+        assert_eq!(q.ready_bytes(), 20);
+        assert_eq!(
+            dead(&graves),
+            [
+                (1, Reason::Maxlen),
+                (2, Reason::Maxlen),
+                (3, Reason::Maxlen)
+            ]
+        );
+    }
+
+    #[test]
+    fn l6_reject_publish_refuses_and_dlx_variant_buries() {
+        let clock = Clock::manual(0);
+        for (overflow, buried) in [
+            (Overflow::RejectPublish, vec![]),
+            (Overflow::RejectPublishDlx, vec![(3, Reason::Maxlen)]),
+        ] {
+            let limits = Limits {
+                max_length: Some(2),
+                overflow,
+                ..Limits::default()
+            };
+            let (q, graves) = limited(limits, &clock);
+            q.enqueue(m(1)).unwrap();
+            q.enqueue(m(2)).unwrap();
+            assert_eq!(q.enqueue(m(3)), Err(Refused::Full));
+            assert_eq!(ids(&q), [1, 2]);
+            assert_eq!(dead(&graves), buried);
+        }
+    }
+
+    #[test]
+    fn l5_max_length_zero_with_drop_head_still_hands_over_to_a_waiting_consumer() {
+        let clock = Clock::manual(0);
+        let limits = Limits {
+            max_length: Some(0),
+            ..Limits::default()
+        };
+        let (q, graves) = limited(limits, &clock);
+        let a = msink(1, 0, 1);
+        q.add_consumer(a.clone(), false).unwrap();
+        q.enqueue(m(1)).unwrap();
+        q.enqueue(m(2)).unwrap();
+        assert_eq!(got(&a), [1]);
+        assert_eq!(dead(&graves), [(2, Reason::Maxlen)]);
+    }
+
+    #[test]
+    fn delivery_limit_buries_instead_of_requeueing() {
+        let clock = Clock::manual(0);
+        let limits = Limits {
+            delivery_limit: Some(1),
+            ..Limits::default()
+        };
+        let (q, graves) = limited(limits, &clock);
+        q.enqueue(m(1)).unwrap();
+        let (mut e, _) = q.get().unwrap();
+        e.failed = 1;
+        q.requeue([e]);
+        let (mut e, _) = q.get().unwrap();
+        e.failed = 2;
+        q.requeue([e]);
+        assert!(ids(&q).is_empty());
+        assert_eq!(dead(&graves), [(1, Reason::DeliveryLimit)]);
+    }
+
+    #[test]
+    fn requeue_at_tail_goes_behind_everything() {
+        let clock = Clock::manual(0);
+        let (q, _) = limited(Limits::default(), &clock);
+        for id in 1..=3 {
+            q.enqueue(m(id)).unwrap();
+        }
+        let (e, _) = q.get().unwrap();
+        q.requeue_and_wake([e], &[], false, true);
+        assert_eq!(ids(&q), [2, 3, 1]);
+    }
+
+    #[test]
+    fn d5_higher_consumer_priority_first_lower_only_while_blocked() {
+        let clock = Clock::manual(0);
+        let (q, _) = limited(Limits::default(), &clock);
+        let low = msink(1, -5, 0);
+        let high = msink(2, 10, 2);
+        q.add_consumer(low.clone(), false).unwrap();
+        q.add_consumer(high.clone(), false).unwrap();
+        for id in 1..=4 {
+            q.enqueue(m(id)).unwrap();
+        }
+        assert_eq!(got(&high), [1, 2]);
+        assert_eq!(got(&low), [3, 4]);
+        assert!(high.credit.give_back(1));
+        q.wake(2);
+        q.enqueue(m(5)).unwrap();
+        assert_eq!(got(&high), [1, 2, 5]);
+    }
+
+    #[test]
+    fn d6_single_active_consumer_hands_over_to_the_earliest_remaining() {
+        let clock = Clock::manual(0);
+        let limits = Limits {
+            single_active: true,
+            ..Limits::default()
+        };
+        let (q, _) = limited(limits, &clock);
+        let (a, b, c) = (msink(1, 0, 1), msink(2, 9, 0), msink(3, 0, 0));
+        q.add_consumer(a.clone(), false).unwrap();
+        q.add_consumer(b.clone(), false).unwrap();
+        q.add_consumer(c.clone(), false).unwrap();
+        for id in 1..=3 {
+            q.enqueue(m(id)).unwrap();
+        }
+        // Only a receives, and only within its credit; b's priority does not matter.
+        assert_eq!((got(&a), got(&b), got(&c)), (vec![1], vec![], vec![]));
+        assert_eq!(q.remove_consumer(1), Some(2));
+        assert_eq!(got(&b), [2, 3]);
+        assert!(got(&c).is_empty());
+        assert_eq!(
+            q.add_consumer(msink(4, 0, 0), true),
+            Err(AddError::SingleActive)
+        );
     }
 }

@@ -202,16 +202,19 @@ pub(crate) fn decode(buf: &[u8]) -> Decoded {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct MessageRef<'a> {
     pub(crate) id: u64,
+    pub(crate) time_ms: u64,
     pub(crate) queues: &'a [u64],
     pub(crate) exchange: &'a str,
     pub(crate) routing_key: &'a str,
     pub(crate) properties: Option<&'a BasicProperties>,
     pub(crate) body: &'a [u8],
+    pub(crate) replaces: &'a [(u64, u64)],
 }
 
 fn put_message(out: &mut Vec<u8>, m: &MessageRef<'_>) {
     out.push(REC_MESSAGE);
     put_varint(out, m.id);
+    put_varint(out, m.time_ms);
     put_len(out, m.queues.len());
     for q in m.queues {
         put_varint(out, *q);
@@ -226,6 +229,11 @@ fn put_message(out: &mut Vec<u8>, m: &MessageRef<'_>) {
         }
     }
     put_bytes(out, m.body);
+    put_len(out, m.replaces.len());
+    for (message, queue) in m.replaces {
+        put_varint(out, *message);
+        put_varint(out, *queue);
+    }
 }
 
 fn put_record(out: &mut Vec<u8>, rec: &Record) {
@@ -296,21 +304,25 @@ fn put_record(out: &mut Vec<u8>, rec: &Record) {
         }
         Record::Message {
             id,
+            time_ms,
             queues,
             exchange,
             routing_key,
             properties,
             body,
+            replaces,
         } => {
             put_message(
                 out,
                 &MessageRef {
                     id: *id,
+                    time_ms: *time_ms,
                     queues,
                     exchange,
                     routing_key,
                     properties: properties.as_deref(),
                     body,
+                    replaces,
                 },
             );
         }
@@ -550,6 +562,7 @@ impl<'a> Reader<'a> {
             REC_UNBIND => Record::Unbind { id: self.varint()? },
             REC_MESSAGE => Record::Message {
                 id: self.varint()?,
+                time_ms: self.varint()?,
                 queues: {
                     let n = self.count(1)?;
                     let mut queues = SmallVec::with_capacity(n);
@@ -566,6 +579,14 @@ impl<'a> Reader<'a> {
                     _ => return Err("unknown properties marker"),
                 },
                 body: Bytes::copy_from_slice(self.bytes()?),
+                replaces: {
+                    let n = self.count(2)?;
+                    let mut pairs = Vec::with_capacity(n);
+                    for _ in 0..n {
+                        pairs.push((self.varint()?, self.varint()?));
+                    }
+                    pairs
+                },
             },
             REC_SETTLE => {
                 let n = self.count(2)?;
@@ -896,11 +917,13 @@ mod tests {
     fn message(properties: Option<BasicProperties>, body: Vec<u8>) -> Record {
         Record::Message {
             id: u64::MAX,
+            time_ms: 1_764_000_000_000,
             queues: SmallVec::from_slice(&[1, 2, 3, 4, 5, 1 << 40]),
             exchange: String::new(),
             routing_key: "a.b.c".into(),
             properties: properties.map(Box::new),
             body: Bytes::from(body),
+            replaces: vec![(7, 1), (u64::MAX, 1 << 40)],
         }
     }
 
@@ -1188,8 +1211,9 @@ mod tests {
         for payload_prefix in [
             &[REC_SETTLE][..],
             &[REC_REQUEUE, 1],
-            &[REC_MESSAGE, 1],                          // queues
-            &[REC_MESSAGE, 1, 0, 0, 0, 0],              // body
+            &[REC_MESSAGE, 1, 0],                       // queues
+            &[REC_MESSAGE, 1, 0, 0, 0, 0, 0],           // body
+            &[REC_MESSAGE, 1, 0, 0, 0, 0, 0, 0],        // replaces
             &[REC_QUEUE, 1],                            // name
             &[REC_QUEUE, 1, 0, 0],                      // args
             &[REC_QUEUE, 1, 0, 0, 1, 1, b'a', V_ARRAY], // an array
@@ -1283,11 +1307,11 @@ mod tests {
                 "field names not in ascending order",
             ),
             (
-                &[REC_MESSAGE, 1, 0, 0, 0, 2, 0],
+                &[REC_MESSAGE, 1, 0, 0, 0, 0, 2, 0],
                 "unknown properties marker",
             ),
             (
-                &[REC_MESSAGE, 1, 0, 0, 0, 1, 0, 0x40, 0],
+                &[REC_MESSAGE, 1, 0, 0, 0, 0, 1, 0, 0x40, 0],
                 "unknown property bits",
             ),
         ];
@@ -1441,23 +1465,28 @@ mod tests {
             ),
             id().prop_map(|id| Record::Unbind { id }),
             (
-                id(),
+                (id(), any::<u64>()),
                 vec(id(), 0..7),
                 name(),
                 name(),
                 properties(),
-                vec(any::<u8>(), 0..300)
+                vec(any::<u8>(), 0..300),
+                vec((id(), id()), 0..3),
             )
-                .prop_map(|(id, queues, exchange, routing_key, properties, body)| {
-                    Record::Message {
-                        id,
-                        queues: SmallVec::from_vec(queues),
-                        exchange,
-                        routing_key,
-                        properties,
-                        body: Bytes::from(body),
+                .prop_map(
+                    |((id, time_ms), queues, exchange, routing_key, properties, body, replaces)| {
+                        Record::Message {
+                            id,
+                            time_ms,
+                            queues: SmallVec::from_vec(queues),
+                            exchange,
+                            routing_key,
+                            properties,
+                            body: Bytes::from(body),
+                            replaces,
+                        }
                     }
-                }),
+                ),
             vec((id(), id()), 0..6).prop_map(|refs| Record::Settle { refs }),
             (id(), vec((id(), any::<u32>(), any::<u32>()), 0..6))
                 .prop_map(|(queue, entries)| Record::Requeue { queue, entries }),

@@ -138,24 +138,19 @@ impl Live {
                 self.max_id = self.max_id.max(*id);
                 self.bury(*id);
             }
-            Record::Message { id, queues, .. } => {
+            Record::Message {
+                id,
+                queues,
+                replaces,
+                ..
+            } => {
+                // The replaced pairs go first: one step with the new message (SEMANTICS X7).
+                self.settle(replaces, &mut dead);
                 if !self.add_message(*id, queues, span) {
                     dead.push(*id);
                 }
             }
-            Record::Settle { refs } => {
-                for &(m, q) in refs {
-                    self.max_msg = self.max_msg.max(m);
-                    let Some(live) = self.msgs.get_mut(&m) else {
-                        continue;
-                    };
-                    live.refs.retain(|r| r.queue != q);
-                    if live.refs.is_empty() {
-                        self.msgs.remove(&m);
-                        dead.push(m);
-                    }
-                }
-            }
+            Record::Settle { refs } => self.settle(refs, &mut dead),
             Record::Requeue { queue, entries } => {
                 for &(m, failed, returned) in entries {
                     self.max_msg = self.max_msg.max(m);
@@ -176,6 +171,21 @@ impl Live {
 
     /// A message record for `queues` at `span` (a new message, or one moved by compaction,
     /// whose holds keep their flags). Returns whether any queue holds it.
+    /// Takes each (message, queue) pair out; messages left in no queue go to `dead`.
+    pub(crate) fn settle(&mut self, refs: &[(u64, u64)], dead: &mut SmallVec<[u64; 4]>) {
+        for &(m, q) in refs {
+            self.max_msg = self.max_msg.max(m);
+            let Some(live) = self.msgs.get_mut(&m) else {
+                continue;
+            };
+            live.refs.retain(|r| r.queue != q);
+            if live.refs.is_empty() {
+                self.msgs.remove(&m);
+                dead.push(m);
+            }
+        }
+    }
+
     pub(crate) fn add_message(&mut self, id: u64, queues: &[u64], span: Span) -> bool {
         self.max_msg = self.max_msg.max(id);
         let old = self.msgs.remove(&id);

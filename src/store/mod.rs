@@ -42,6 +42,7 @@ pub(crate) use recover::Recovered;
 use crate::error::Error;
 use live::{Live, Span};
 use recover::{SegInfo, HEADER_LEN};
+use smallvec::SmallVec;
 use std::cell::Cell;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -474,6 +475,7 @@ impl Store {
                 false,
                 |buf| codec::encode_message(m, buf),
                 |live, span| {
+                    live.settle(m.replaces, &mut SmallVec::new());
                     live.add_message(m.id, m.queues, span);
                 },
             )
@@ -976,6 +978,7 @@ impl Writer {
                 }
                 Record::Message {
                     id,
+                    time_ms,
                     exchange,
                     routing_key,
                     properties,
@@ -988,6 +991,9 @@ impl Writer {
                     let refs = live.refs.clone();
                     let moved = Record::Message {
                         id: *id,
+                        time_ms: *time_ms,
+                        // Settled already: the pairs it replaced are in no live record.
+                        replaces: Vec::new(),
                         queues: refs.iter().map(|r| r.queue).collect(),
                         exchange: exchange.clone(),
                         routing_key: routing_key.clone(),

@@ -54,11 +54,17 @@ pub(crate) enum Record {
     /// enqueue among messages: `id` increases with every message appended.
     Message {
         id: u64,
+        /// When it entered its queues, ms on the broker's clock: its deadlines count from
+        /// here (SEMANTICS S6).
+        time_ms: u64,
         queues: SmallVec<[u64; 4]>,
         exchange: String,
         routing_key: String,
         properties: Option<Box<BasicProperties>>,
         body: Bytes,
+        /// (message, queue) pairs this one replaces, settled by the same record: a
+        /// dead-lettered copy and the removal of the dead message are one step (SEMANTICS X7).
+        replaces: Vec<(u64, u64)>,
     },
     /// Each (message, queue) pair left its queue for good: acked, discarded or purged.
     Settle { refs: Vec<(u64, u64)> },

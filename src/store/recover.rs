@@ -71,6 +71,8 @@ pub(crate) struct RecBind {
 #[derive(Debug)]
 pub(crate) struct RecMessage {
     pub(crate) id: u64,
+    /// When it entered its queues (SEMANTICS S6).
+    pub(crate) time_ms: u64,
     pub(crate) exchange: String,
     pub(crate) routing_key: String,
     pub(crate) properties: Option<Box<BasicProperties>>,
@@ -231,6 +233,7 @@ impl Replay {
                 Some(live),
                 Some(Record::Message {
                     id,
+                    time_ms,
                     exchange,
                     routing_key,
                     properties,
@@ -244,6 +247,7 @@ impl Replay {
             let at = out.messages.len();
             out.messages.push(RecMessage {
                 id,
+                time_ms,
                 exchange,
                 routing_key,
                 properties,

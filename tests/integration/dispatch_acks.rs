@@ -422,11 +422,11 @@ fn d4_global_prefetch_covers_present_and_future_consumers() {
 }
 
 #[test]
-fn d5_x_priority_consume_argument_is_refused_406() {
+fn d5_x_priority_consume_argument_of_wrong_type_406() {
     let b = Broker::new();
     let ch = channel(&b);
     declare(&ch, "d5");
-    let args = FieldTable::new().with("x-priority", 5i32);
+    let args = FieldTable::new().with("x-priority", "5");
     let err = fails(ch.basic_consume("d5", "", BasicConsumeOptions::default(), &args));
     assert_amqp(&err, 406, Scope::Channel);
     assert!(err.text().contains("x-priority"), "{err}");
@@ -435,10 +435,10 @@ fn d5_x_priority_consume_argument_is_refused_406() {
 }
 
 #[test]
-fn d6_single_active_consumer_queue_argument_is_refused_406() {
+fn d6_single_active_consumer_queue_argument_must_be_a_bool_406() {
     let b = Broker::new();
     let ch = channel(&b);
-    let args = FieldTable::new().with("x-single-active-consumer", true);
+    let args = FieldTable::new().with("x-single-active-consumer", 1u8);
     let err = fails(ch.queue_declare("d6", QueueDeclareOptions::default(), &args));
     assert_amqp(&err, 406, Scope::Channel);
     assert!(err.text().contains("x-single-active-consumer"), "{err}");
@@ -842,6 +842,7 @@ fn a3_nack_and_reject_of_an_unknown_tag_close_channel_406() {
         BasicNackOptions {
             multiple: true,
             requeue: true,
+            ..Default::default()
         },
     ));
     assert_amqp(&err, 406, Scope::Channel);
@@ -866,7 +867,8 @@ fn a4_reject_and_nack_without_requeue_discard() {
     assert_eq!(
         ds[2].nack(BasicNackOptions {
             multiple: true,
-            requeue: false
+            requeue: false,
+            ..Default::default()
         }),
         Ok(Settled::Done),
         "settles tags 2 and 3"
@@ -887,7 +889,8 @@ fn a4_nack_multiple_with_requeue_puts_them_all_back_in_order() {
     assert_eq!(
         ds[2].nack(BasicNackOptions {
             multiple: true,
-            requeue: true
+            requeue: true,
+            ..Default::default()
         }),
         Ok(Settled::Done)
     );
@@ -913,6 +916,7 @@ fn a5_a_requeued_message_regains_its_place_redelivered() {
         .nack(BasicNackOptions {
             multiple: false,
             requeue: true,
+            ..Default::default()
         })
         .unwrap();
     ds[0].reject(BasicRejectOptions { requeue: true }).unwrap();
@@ -928,6 +932,7 @@ fn a5_a_requeued_message_regains_its_place_redelivered() {
         .nack(BasicNackOptions {
             multiple: false,
             requeue: true,
+            ..Default::default()
         })
         .unwrap();
     let back = take(&c);
@@ -977,6 +982,7 @@ fn a6_cancelled_consumers_deliveries_go_back_only_by_nack_reject_or_close() {
         .nack(BasicNackOptions {
             multiple: false,
             requeue: true,
+            ..Default::default()
         })
         .unwrap();
     assert_eq!(ready(&b, "a6-back"), 1);
@@ -1110,7 +1116,8 @@ fn a8_settling_a_delivery_the_engine_took_back_is_stale_and_keeps_the_channel() 
     assert_eq!(
         ds[1].nack(BasicNackOptions {
             multiple: false,
-            requeue: true
+            requeue: true,
+            ..Default::default()
         }),
         Ok(Settled::Stale)
     );
@@ -1339,6 +1346,7 @@ fn a10_reject_with_requeue_counts_failed_and_sets_x_delivery_count() {
         .nack(BasicNackOptions {
             multiple: false,
             requeue: true,
+            ..Default::default()
         })
         .unwrap();
     let fourth = get(&ch, "a10-reject");
@@ -1355,6 +1363,7 @@ fn a10_nack_with_requeue_counts_returned_without_x_delivery_count() {
     let requeue = BasicNackOptions {
         multiple: false,
         requeue: true,
+        ..Default::default()
     };
     get(&ch, "a10-nack").nack(requeue).unwrap();
     for n in 1..=3 {
@@ -1762,6 +1771,7 @@ fn stress_every_routed_message_is_acked_exactly_once_or_still_queued() {
                     14..=15 => d.nack(BasicNackOptions {
                         multiple: false,
                         requeue: true,
+                        ..Default::default()
                     }),
                     16..=17 => d.reject(BasicRejectOptions { requeue: true }),
                     _ => {

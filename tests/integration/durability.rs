@@ -1839,6 +1839,7 @@ fn s2_compaction_keeps_long_lived_messages_and_bounds_the_segments() {
                 BasicNackOptions {
                     multiple: true,
                     requeue: true,
+                    ..Default::default()
                 },
             )
             .unwrap();

@@ -1995,16 +1995,25 @@ fn q8_stream_and_unsupported_arguments_406_naming_them() {
         ch.queue_declare("s", durable, &FieldTable::new().with("x-queue-type", 1u8))
     });
     assert!(err.text().contains("x-queue-type"), "{err}");
+    // Streams are not built: their retention argument is refused, not ignored.
+    let err = fails(&b, 406, |ch| {
+        ch.queue_declare("s", durable, &FieldTable::new().with("x-max-age", "7D"))
+    });
+    assert!(err.text().contains("x-max-age"), "{err}");
+    // Arguments of built features are checked (L1, L4, L5, X1): a wrong type names them.
     for arg in [
         "x-message-ttl",
         "x-delivery-limit",
-        "x-max-age",
         "x-expires",
         "x-max-length",
         "x-dead-letter-exchange",
     ] {
         let err = fails(&b, 406, |ch| {
-            ch.queue_declare("s", durable, &FieldTable::new().with(arg, 1000u32))
+            ch.queue_declare(
+                "s",
+                durable,
+                &FieldTable::new().with(arg, FieldValue::F64(1.5)),
+            )
         });
         assert!(err.text().contains(arg), "{arg}: {err}");
     }
@@ -2084,7 +2093,8 @@ fn q9_delete_if_empty_406() {
         .delivery
         .nack(BasicNackOptions {
             multiple: false,
-            requeue: true
+            requeue: true,
+            ..Default::default()
         })
         .is_ok());
     declare(&ch, "q");
@@ -2186,6 +2196,7 @@ fn q10_purge_removes_ready_only() {
     held.nack(BasicNackOptions {
         multiple: false,
         requeue: true,
+        ..Default::default()
     })
     .unwrap();
     let back = get(&ch, "q").unwrap();
@@ -2505,7 +2516,8 @@ fn p3_invalid_expiration_406() {
         });
         assert!(err.text().contains("expiration"), "{bad:?}: {err}");
     }
-    assert_eq!(ready(&b, "q"), 3);
+    // Nothing failed was queued; "0" expired at once, no consumer taking it (L3).
+    assert_eq!(ready(&b, "q"), 2);
 }
 
 #[test]

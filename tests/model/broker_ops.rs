@@ -968,6 +968,7 @@ impl Harness {
                 BasicNackOptions {
                     multiple: *multiple,
                     requeue: *requeue,
+                    ..Default::default()
                 },
             ))?,
             Call::Reject(s, t, requeue) => settled(self.slots[*s].basic_reject(
