@@ -458,7 +458,7 @@ impl ChannelShared {
             slot(&mut plan, &q).1.push(entry);
         }
         for (q, entries, woken) in &mut plan {
-            self.log_requeued(q, entries);
+            self.log_requeued(q, entries, at_tail);
             q.requeue_and_wake(std::mem::take(entries), woken, channel_crossed, at_tail);
         }
         if channel_crossed {
@@ -472,8 +472,8 @@ impl ChannelShared {
     }
 
     /// Logs the new flags and counts of persistent messages going back to a durable queue
-    /// (SEMANTICS A10: they survive a restart).
-    fn log_requeued(&self, q: &Queue<Msg>, entries: &[Entry<Msg>]) {
+    /// (SEMANTICS A10: they survive a restart), and their new place if `at_tail`.
+    fn log_requeued(&self, q: &Queue<Msg>, entries: &[Entry<Msg>], at_tail: bool) {
         let Some(store) = self.broker().store().filter(|_| q.log_id != 0) else {
             return;
         };
@@ -483,10 +483,20 @@ impl ChannelShared {
             .map(|e| (e.msg.store_id, e.failed, e.returned))
             .collect();
         for chunk in logged.chunks(1 << 16) {
-            // Chunks keep every record far below the log's record limit.
+            // Chunks keep every record far below the log's record limit. Keys for the tail
+            // come from the message id counter, so later publishes sort after them.
+            let order = if at_tail {
+                chunk
+                    .iter()
+                    .map(|&(m, _, _)| (m, store.next_message_id()))
+                    .collect()
+            } else {
+                Vec::new()
+            };
             let _small = store.log(&Record::Requeue {
                 queue: q.log_id,
                 entries: chunk.to_vec(),
+                order,
             });
         }
     }

@@ -5,6 +5,7 @@
 //! short). Checks come first, so a failed publish routes nothing and hands the message back
 //! (SEMANTICS P1, F4).
 
+use super::args::Overflow;
 use super::confirm::{Confirmation, Confirms};
 use super::consumer::ConsumerShared;
 use super::registry::{ExchangeRec, MessageData, Msg, QueueRec};
@@ -416,6 +417,10 @@ impl Channel {
                 Ok(()) => queues += 1,
                 Err(Refused::Full) => {
                     refused = true;
+                    if q.args.overflow == Overflow::RejectPublish {
+                        // `reject-publish-dlx` refusals are counted as they are buried.
+                        self.shared().broker().stats.maxlen.fetch_add(1, Relaxed);
+                    }
                     if msg.store_id != 0 && q.q.log_id != 0 {
                         // Logged for this queue above: take it out again.
                         unlogged.push((msg.store_id, q.q.log_id));

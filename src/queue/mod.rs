@@ -14,7 +14,8 @@
 //! * **TTL** (L1-L3): each entry carries its deadline, fixed at enqueue (the lower of the
 //!   queue's TTL and the message's `expiration`) and kept through requeues. A head found
 //!   expired when the queue dispatches, serves a get or is swept ([`Queue::sweep`], the
-//!   engine's timer) dies; one behind a live head waits. A message that cannot be handed
+//!   engine's timer) dies; one behind a live head waits (in a priority queue, behind the head
+//!   of the highest non-empty level). A message that cannot be handed
 //!   over on arrival and is already due (TTL 0) dies at once.
 //! * **Length** (L5, L6): `drop-head` enqueues and then drops heads until within the limits;
 //!   `reject-publish(-dlx)` refuses the message ([`Refused::Full`]).
@@ -420,14 +421,14 @@ impl<M: Payload> Queue<M> {
         }
     }
 
-    /// Drops every expired level head (SEMANTICS L2).
+    /// Drops the head while it expired (SEMANTICS L2).
     fn expire(&self, st: &mut State<M>, dead: &mut Vec<Dead<M>>) {
         if st.ready.timed() == 0 {
             return;
         }
         let now = self.clock.now_ms();
         st.ready
-            .expire_heads(now, |e| dead.push((e, Reason::Expired)));
+            .expire_head(now, |e| dead.push((e, Reason::Expired)));
     }
 
     /// Puts `entries` back (SEMANTICS A5), after first rejoining the parked consumers `woken`
@@ -623,7 +624,7 @@ impl<M: Payload> Queue<M> {
         self.bury(dead);
     }
 
-    /// The earliest deadline of a level head, or [`NEVER`].
+    /// The head's deadline, or [`NEVER`].
     #[cfg(test)]
     pub(crate) fn next_deadline(&self) -> u64 {
         self.lock().ready.next_deadline()

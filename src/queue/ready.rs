@@ -140,32 +140,19 @@ impl<M: Payload> Ready<M> {
         level.insert(at, e);
     }
 
-    /// Takes the head of each level whose head expired by `now` (SEMANTICS L2), into `out`,
-    /// until every level's head is live.
-    pub(crate) fn expire_heads(&mut self, now: u64, mut out: impl FnMut(Entry<M>)) {
-        if self.timed == 0 {
-            return;
-        }
-        for l in 0..self.levels.len() {
-            while self.levels[l].front().is_some_and(|e| e.expires_at <= now) {
-                let e = self.levels[l].pop_front().expect("checked");
-                self.count_out(&e);
-                out(e);
-            }
+    /// Takes the head into `out` while it expired by `now` (SEMANTICS L2): an expired message
+    /// behind a live head waits, in a priority queue too (as RabbitMQ's `dropwhile` does).
+    pub(crate) fn expire_head(&mut self, now: u64, mut out: impl FnMut(Entry<M>)) {
+        while self.timed > 0 && self.front().is_some_and(|e| e.expires_at <= now) {
+            let e = self.pop_front().expect("checked");
+            out(e);
         }
     }
 
-    /// The earliest deadline among the level heads, or [`NEVER`].
+    /// The head's deadline, or [`NEVER`].
     #[cfg(test)]
     pub(crate) fn next_deadline(&self) -> u64 {
-        if self.timed == 0 {
-            return NEVER;
-        }
-        self.levels
-            .iter()
-            .filter_map(|l| l.front().map(|e| e.expires_at))
-            .min()
-            .unwrap_or(NEVER)
+        self.front().map_or(NEVER, |e| e.expires_at)
     }
 
     /// Takes every entry out, in delivery order.

@@ -334,7 +334,11 @@ fn put_record(out: &mut Vec<u8>, rec: &Record) {
                 put_varint(out, *queue);
             }
         }
-        Record::Requeue { queue, entries } => {
+        Record::Requeue {
+            queue,
+            entries,
+            order,
+        } => {
             out.push(REC_REQUEUE);
             put_varint(out, *queue);
             put_len(out, entries.len());
@@ -342,6 +346,11 @@ fn put_record(out: &mut Vec<u8>, rec: &Record) {
                 put_varint(out, *message);
                 put_varint(out, u64::from(*failed));
                 put_varint(out, u64::from(*returned));
+            }
+            put_len(out, order.len());
+            for (message, key) in order {
+                put_varint(out, *message);
+                put_varint(out, *key);
             }
         }
         Record::Shutdown => out.push(REC_SHUTDOWN),
@@ -603,7 +612,16 @@ impl<'a> Reader<'a> {
                 for _ in 0..n {
                     entries.push((self.varint()?, self.varint_u32()?, self.varint_u32()?));
                 }
-                Record::Requeue { queue, entries }
+                let n = self.count(2)?;
+                let mut order = Vec::with_capacity(n);
+                for _ in 0..n {
+                    order.push((self.varint()?, self.varint()?));
+                }
+                Record::Requeue {
+                    queue,
+                    entries,
+                    order,
+                }
             }
             REC_SHUTDOWN => Record::Shutdown,
             _ => return Err("unknown record tag"),
@@ -941,10 +959,12 @@ mod tests {
             Record::Requeue {
                 queue: 9,
                 entries: vec![(1, 0, 0), (u64::MAX, u32::MAX, 1), (300, 7, u32::MAX)],
+                order: vec![(300, 1 << 40), (u64::MAX, u64::MAX)],
             },
             Record::Requeue {
                 queue: 0,
                 entries: vec![],
+                order: vec![],
             },
             Record::Queue {
                 id: 3,
@@ -1318,7 +1338,7 @@ mod tests {
         for (payload, why) in cases {
             assert_eq!(corrupt_why(&framed(payload)), why, "{payload:?}");
         }
-        let requeue = [REC_REQUEUE, 1, 1, 1, 0x80, 0x80, 0x80, 0x80, 0x10, 0];
+        let requeue = [REC_REQUEUE, 1, 1, 1, 0x80, 0x80, 0x80, 0x80, 0x10, 0, 0];
         assert_eq!(corrupt_why(&framed(&requeue)), "count exceeds 32 bits");
         // The same payloads, well formed, do decode: the cases above fail for their reason.
         for ok in [
@@ -1488,8 +1508,16 @@ mod tests {
                     }
                 ),
             vec((id(), id()), 0..6).prop_map(|refs| Record::Settle { refs }),
-            (id(), vec((id(), any::<u32>(), any::<u32>()), 0..6))
-                .prop_map(|(queue, entries)| Record::Requeue { queue, entries }),
+            (
+                id(),
+                vec((id(), any::<u32>(), any::<u32>()), 0..6),
+                vec((id(), id()), 0..3)
+            )
+                .prop_map(|(queue, entries, order)| Record::Requeue {
+                    queue,
+                    entries,
+                    order
+                }),
             Just(Record::Shutdown),
         ]
     }

@@ -24,6 +24,9 @@ pub(crate) struct Ref {
     pub(crate) redelivered: bool,
     pub(crate) failed: u32,
     pub(crate) returned: u32,
+    /// Its place in the queue: 0 for the message's id, else the key of its last requeue at
+    /// the tail.
+    pub(crate) order: u64,
 }
 
 /// A live message: where its record is, and the queues that still hold it.
@@ -151,7 +154,20 @@ impl Live {
                 }
             }
             Record::Settle { refs } => self.settle(refs, &mut dead),
-            Record::Requeue { queue, entries } => {
+            Record::Requeue {
+                queue,
+                entries,
+                order,
+            } => {
+                for &(m, key) in order {
+                    self.max_msg = self.max_msg.max(key);
+                    let Some(live) = self.msgs.get_mut(&m) else {
+                        continue;
+                    };
+                    if let Some(r) = live.refs.iter_mut().find(|r| r.queue == *queue) {
+                        r.order = key;
+                    }
+                }
                 for &(m, failed, returned) in entries {
                     self.max_msg = self.max_msg.max(m);
                     let Some(live) = self.msgs.get_mut(&m) else {
@@ -202,6 +218,7 @@ impl Live {
                     .as_ref()
                     .and_then(|o| o.refs.iter().find(|r| r.queue == queue));
                 was.copied().unwrap_or(Ref {
+                    order: 0,
                     queue,
                     redelivered: false,
                     failed: 0,

@@ -1005,6 +1005,11 @@ impl Writer {
                         let counts = Record::Requeue {
                             queue: r.queue,
                             entries: vec![(*id, r.failed, r.returned)],
+                            order: if r.order == 0 {
+                                Vec::new()
+                            } else {
+                                vec![(*id, r.order)]
+                            },
                         };
                         append(&self.shared, &mut st, &counts, true)?;
                     }
@@ -1102,6 +1107,7 @@ fn redelivered_below(live: &Live, below: u64) -> Vec<Record> {
             out.push(Record::Requeue {
                 queue,
                 entries: chunk.to_vec(),
+                order: Vec::new(),
             });
         }
     }

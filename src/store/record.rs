@@ -69,10 +69,13 @@ pub(crate) enum Record {
     /// Each (message, queue) pair left its queue for good: acked, discarded or purged.
     Settle { refs: Vec<(u64, u64)> },
     /// Messages of queue `queue` went back to it: each (message, failed, returned) is now
-    /// `redelivered` with these counts (SEMANTICS A10).
+    /// `redelivered` with these counts (SEMANTICS A10). Each (message, key) of `order` went to
+    /// the tail: the queue's messages are in the order of their keys, a message's id being its
+    /// key until it gets one here (keys come from the message id counter).
     Requeue {
         queue: u64,
         entries: Vec<(u64, u32, u32)>,
+        order: Vec<(u64, u64)>,
     },
     /// The broker closed cleanly: the `redelivered` flags in the log are exact (SEMANTICS S3).
     /// Only ever the last record; any record after it means the stop after it was unclean.

@@ -228,6 +228,8 @@ impl Replay {
         }
         let mut msg_ids: Vec<u64> = self.live.msgs.keys().copied().collect();
         msg_ids.sort_unstable();
+        // Each queue's order keys, beside its messages (the id unless requeued at the tail).
+        let mut keys: Vec<Vec<u64>> = vec![Vec::new(); out.queues.len()];
         for m in msg_ids {
             let (
                 Some(live),
@@ -255,6 +257,7 @@ impl Replay {
             });
             for r in &live.refs {
                 if let Some(&q) = queue_at.get(&r.queue) {
+                    keys[q].push(if r.order == 0 { id } else { r.order });
                     out.queues[q].messages.push((
                         at,
                         r.redelivered || unclean,
@@ -262,6 +265,13 @@ impl Replay {
                         r.returned,
                     ));
                 }
+            }
+        }
+        for (q, keys) in out.queues.iter_mut().zip(keys) {
+            if keys.windows(2).any(|w| w[0] > w[1]) {
+                let mut keyed: Vec<_> = keys.into_iter().zip(q.messages.drain(..)).collect();
+                keyed.sort_unstable_by_key(|&(key, _)| key);
+                q.messages = keyed.into_iter().map(|(_, m)| m).collect();
             }
         }
         self.live.gone = None;

@@ -11,6 +11,7 @@ mod cli;
 mod dispatch_acks;
 mod durability;
 mod install;
+mod limits;
 mod route;
 mod topic;
 mod topology;
