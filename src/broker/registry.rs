@@ -84,10 +84,12 @@ impl MessageData {
 pub(crate) type Msg = Arc<MessageData>;
 
 impl Payload for Msg {
+    #[inline]
     fn body_len(&self) -> usize {
         self.body.len()
     }
 
+    #[inline]
     fn priority(&self) -> u8 {
         self.properties
             .as_ref()
@@ -95,6 +97,7 @@ impl Payload for Msg {
             .unwrap_or(0)
     }
 
+    #[inline]
     fn expiration_ms(&self) -> Option<u64> {
         // Checked on publish (SEMANTICS P3): digits within the TTL range.
         self.properties

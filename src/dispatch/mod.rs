@@ -224,6 +224,10 @@ impl<C> Rings<C> {
         mut take: impl FnMut(&C) -> bool,
         mut park: impl FnMut(C),
     ) -> Option<&C> {
+        if self.levels.len() == 1 {
+            // One priority (the usual case): a plain ring.
+            return self.levels[0].1.pick(take, park);
+        }
         for (_, ring) in &mut self.levels {
             if let Some(c) = ring.pick(&mut take, &mut park) {
                 return Some(c);

@@ -302,6 +302,7 @@ impl<M: Payload> Queue<M> {
     }
 
     /// Hands `dead` to the undertaker; call without the lock.
+    #[inline]
     fn bury(self: &Arc<Self>, dead: Vec<Dead<M>>) {
         if dead.is_empty() {
             return;
@@ -324,6 +325,7 @@ impl<M: Payload> Queue<M> {
     }
 
     /// A new entry for `msg` entering now; the second value is the time read, if one was.
+    #[inline(always)]
     fn entry(&self, st: &mut State<M>, msg: M) -> (Entry<M>, Option<u64>) {
         let timed = self.limits.message_ttl_ms.is_some() || msg.expiration_ms().is_some();
         let now = timed.then(|| self.clock.now_ms());
