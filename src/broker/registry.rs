@@ -805,6 +805,7 @@ impl Registry {
             .fetch_max(rec.max_id.saturating_add(1), Relaxed);
         let mut topo = self.topo();
         let now = self.clock.now_ms();
+        let mut restored = Vec::new();
         for x in rec.exchanges {
             let Ok(args) = ExchangeArgs::parse(&x.name, &x.args) else {
                 continue;
@@ -853,6 +854,7 @@ impl Registry {
                 // SEMANTICS S6: idle time restarts.
                 last_used: AtomicU64::new(now),
             });
+            restored.push(rec.q.clone());
             self.register_queue(&rec);
         }
         for b in rec.bindings {
@@ -880,6 +882,13 @@ impl Registry {
             pair.push((b.key.as_str().into(), b.args, b.id));
             topo.by_source.entry(source.id).or_default().insert(dest);
             topo.by_dest.entry(dest).or_default().insert(source.id);
+        }
+        drop(topo);
+        // A crash between a drop-head publish's record and the record of the head it dropped
+        // brings both back: the limits apply again now, the drops dead-lettered and logged as
+        // any other (SEMANTICS L5, L6). Expired heads go at the first sweep (S6).
+        for q in restored {
+            q.enforce_limits();
         }
     }
 

@@ -658,6 +658,17 @@ impl<M: Payload> Queue<M> {
         st.ready.push_back(entry);
     }
 
+    /// Drops heads until within the length limits (`drop-head`; SEMANTICS L6), as an enqueue
+    /// would: for a queue rebuilt over its limits by recovery.
+    pub(crate) fn enforce_limits(self: &Arc<Self>) {
+        let mut dead = Vec::new();
+        {
+            let mut st = self.lock();
+            self.drop_heads(&mut st, &mut dead);
+        }
+        self.bury(dead);
+    }
+
     /// Marks the queue deleted: drops its ready messages and returns their number and the
     /// consumers to cancel (SEMANTICS Q9). Later enqueues fail and requeues are dropped.
     pub(crate) fn delete(&self) -> (usize, Vec<SinkRef<M>>) {
