@@ -123,6 +123,12 @@ struct TortureArgs {
     #[arg(long, value_name = "N", default_value_t = 10)]
     clean_every: u32,
 
+    /// The workload: `plain` (two queues, some messages in both), `ttl-dlx` (a queue with a
+    /// message TTL and one with x-max-length, dead-lettering into a third) or `mixed` (each
+    /// trial picks one).
+    #[arg(long, value_enum, value_name = "SCENARIO", default_value_t = torture::Scenario::Mixed)]
+    scenario: torture::Scenario,
+
     /// Print one line per trial.
     #[arg(long, short)]
     verbose: bool,
@@ -146,6 +152,12 @@ struct TortureChildArgs {
     /// The parent's `--max-kill-ms`: past it (and a grace) the child gives up by itself.
     #[arg(long)]
     max_kill_ms: u64,
+    /// The workload (`plain` or `ttl-dlx`).
+    #[arg(long, value_enum)]
+    scenario: torture::Scenario,
+    /// Where the child's manual clock starts, ms since the epoch.
+    #[arg(long)]
+    start_ms: u64,
 }
 
 const DEMO_AFTER_HELP: &str = "\

@@ -556,6 +556,60 @@ fn torture_kills_children_and_finds_every_confirmed_message() {
     assert!(summary.ends_with(", seed 7"), "{summary}");
 }
 
+/// SEMANTICS X7, S6, L2, L6, A10: the ttl-dlx scenario (a queue with a message TTL and one with
+/// `x-max-length`, both dead-lettering into a third, on a clock the child and the parent share):
+/// after each kill every confirmed message is exactly once in its queue or the dead-letter
+/// queue with the right `x-death`, and what fell due while the process was dead expires at the
+/// reopen; the clean close after the last trial keeps the counts.
+#[test]
+fn torture_with_ttl_and_dead_lettering_keeps_every_message_once() {
+    let o = torture(&[
+        "--trials",
+        "4",
+        "--seed",
+        "7",
+        "--scenario",
+        "ttl-dlx",
+        "--verbose",
+    ]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\nstderr: {}", stderr(&o));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 5, "four trial lines and the summary: {out}");
+    for (i, line) in lines[..4].iter().enumerate() {
+        let head = format!("trial {}: kill-ms ", i + 1);
+        assert!(line.starts_with(&head), "{line}");
+        assert!(line.contains(", ttl-dlx, "), "{line}");
+    }
+    let summary = lines[4];
+    assert!(summary.starts_with("trials 4, confirmed "), "{summary}");
+    for failure in [
+        "lost",
+        "duplicated",
+        "not-redelivered",
+        "out-of-order",
+        "unexpected",
+        "inconsistent",
+        "expired-late",
+        "expired-early",
+        "malformed",
+        "bad-counts",
+        "over-limit",
+    ] {
+        assert_eq!(summary_field(summary, failure), 0, "{failure}: {summary}");
+    }
+    assert_eq!(summary_field(summary, "ttl-trials"), 4, "{summary}");
+    assert_eq!(summary_field(summary, "clean-checks"), 1, "{summary}");
+    assert!(
+        summary_field(summary, "confirmed") > 0,
+        "nothing was confirmed: {summary}"
+    );
+    assert!(
+        summary_field(summary, "dead-lettered") > 0,
+        "nothing was dead-lettered: {summary}"
+    );
+}
+
 /// SEMANTICS S3: the clean-close check (after the last trial) passes too.
 #[test]
 fn torture_checks_a_clean_close_after_the_last_trial() {
@@ -581,9 +635,26 @@ fn torture_has_help_and_hides_its_child() {
         "--seed",
         "--max-kill-ms",
         "--segment-size",
+        "--scenario",
+        "ttl-dlx",
+        "mixed",
     ] {
         assert!(help.contains(want), "{want:?} missing from: {help}");
     }
+    let o = run(&[
+        "torture",
+        "--dir",
+        "unused",
+        "--trials",
+        "1",
+        "--scenario",
+        "ttl",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "an unknown scenario is a usage error"
+    );
     let top = stdout(&run(&["--help"]));
     assert!(top.contains("torture"), "{top}");
     assert!(!top.contains("torture-child"), "{top}");
