@@ -270,8 +270,12 @@ impl ChannelShared {
             // SEMANTICS C7: pending publishes get no outcome; waits fail with the close.
             c.close(why.clone());
         }
-        for c in &consumers {
-            c.end(why.clone());
+        // As RabbitMQ's queues do when a channel goes: consumers leave (an auto-delete queue
+        // may go with them), their deliveries go back, then the queues dispatch, so a single
+        // active consumer's successor finds the messages at their places (SEMANTICS A5, D6).
+        let stopped: Vec<_> = consumers.into_iter().filter(|c| c.stop()).collect();
+        for c in &stopped {
+            c.detach(why.clone(), true);
         }
         // The channel is closed: the credit no longer matters, so none is given back.
         let back = lost
@@ -279,6 +283,11 @@ impl ChannelShared {
             .filter_map(|u| lost_entry(u, Loss::Lost))
             .collect();
         self.return_and_requeue(SmallVec::new(), 0, back, false);
+        for c in &stopped {
+            if let Some(rec) = &c.queue {
+                rec.q.dispatch_now();
+            }
+        }
     }
 
     /// A consumer handle dropped without cancel (SEMANTICS A7): the consumer ends and its
@@ -299,7 +308,11 @@ impl ChannelShared {
             st.unacked
                 .take_back(|u| u.consumer().is_some_and(|uc| Arc::ptr_eq(uc, c)))
         };
-        c.end(why);
+        // Off its queue, its deliveries back, then the queue dispatches (see `close`).
+        let stopped = c.stop();
+        if stopped {
+            c.detach(why, true);
+        }
         let n = count_u32(lost.len());
         // The ended consumer's own credit no longer matters, but its count stays exact.
         c.credit.give_back(n);
@@ -308,6 +321,9 @@ impl ChannelShared {
             .filter_map(|u| lost_entry(u, loss))
             .collect();
         self.return_and_requeue(SmallVec::new(), n, back, false);
+        if let Some(rec) = c.queue.as_ref().filter(|_| stopped) {
+            rec.q.dispatch_now();
+        }
     }
 
     /// Consumer timeouts (SEMANTICS A9): ends every manual-ack consumer whose oldest unacked
@@ -1080,7 +1096,7 @@ impl Channel {
             // ended the consumer before the queue had it, so take it off the queue here. (The
             // queue's lock orders the two: either the close's removal found it, or this load
             // sees the flag the close set before taking that lock.)
-            let left = q.q.remove_consumer(c.id);
+            let left = q.q.remove_consumer(c.id, false);
             q.touch(&broker.clock);
             if left == Some(0) && q.auto_delete {
                 broker.auto_delete_queue(&q);
@@ -1174,28 +1190,30 @@ impl Channel {
             let q = ch.usable_queue(queue)?;
             q.touch(&ch.broker().clock);
             let shared = ch.shared();
-            let Some((entry, left)) = q.q.get() else {
-                return Ok(None);
-            };
-            let tag = if options.no_ack {
-                if entry.msg.store_id != 0 && q.q.log_id != 0 {
-                    ch.broker()
-                        .log_settled(vec![(entry.msg.store_id, q.q.log_id)]);
-                }
-                shared.next_tag()
-            } else {
-                match shared.register(Holder::Get(q.q.clone()), &entry) {
-                    Some(tag) => tag,
-                    None => {
-                        q.q.requeue([entry]);
-                        return Err(shared.closed_error());
+            q.q.get(|got| {
+                let Some((entry, left)) = got else {
+                    return Ok(None);
+                };
+                let tag = if options.no_ack {
+                    if entry.msg.store_id != 0 && q.q.log_id != 0 {
+                        ch.broker()
+                            .log_settled(vec![(entry.msg.store_id, q.q.log_id)]);
                     }
-                }
-            };
-            Ok(Some(GetMessage {
-                delivery: Delivery::new(shared.clone(), tag, entry, None),
-                message_count: count_u32(left),
-            }))
+                    shared.next_tag()
+                } else {
+                    match shared.register(Holder::Get(q.q.clone()), &entry) {
+                        Some(tag) => tag,
+                        None => {
+                            q.q.requeue([entry]);
+                            return Err(shared.closed_error());
+                        }
+                    }
+                };
+                Ok(Some(GetMessage {
+                    delivery: Delivery::new(shared.clone(), tag, entry, None),
+                    message_count: count_u32(left),
+                }))
+            })
         })
     }
 

@@ -127,11 +127,26 @@ impl ConsumerShared {
     /// Marks the consumer ended, takes it off its queue (deleting an auto-delete queue that
     /// loses its last consumer, SEMANTICS Q5) and tells the application why.
     pub(crate) fn end(&self, why: Error) {
-        if self.ended.swap(true, Relaxed) {
-            return;
+        if self.stop() {
+            self.detach(why, false);
         }
+    }
+
+    /// The first half of [`end`](Self::end): marks the consumer ended, so no queue hands it
+    /// anything more. Returns whether this call ended it.
+    pub(crate) fn stop(&self) -> bool {
+        !self.ended.swap(true, Relaxed)
+    }
+
+    /// The second half of [`end`](Self::end), after [`stop`](Self::stop): takes the consumer
+    /// off its queue (an auto-delete queue losing its last consumer goes, SEMANTICS Q5; a
+    /// single-active-consumer queue hands over, D6) and tells the application why. With
+    /// `quiet` the queue does not dispatch: the caller requeues the consumer's deliveries
+    /// first, then dispatches, so a successor finds them at their places (A5), as RabbitMQ's
+    /// queue does when a channel goes.
+    pub(crate) fn detach(&self, why: Error, quiet: bool) {
         if let Some(rec) = &self.queue {
-            let left = rec.q.remove_consumer(self.id);
+            let left = rec.q.remove_consumer(self.id, quiet);
             rec.touch(&self.channel.broker().clock);
             if left == Some(0) && rec.auto_delete {
                 self.channel.broker().auto_delete_queue(rec);

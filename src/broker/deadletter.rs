@@ -27,6 +27,7 @@
 //! A dead message that goes only to transient queues, or is transient, is settled by its own
 //! record after it is enqueued there: nothing of it was to survive a restart anyway.
 
+use super::args::Overflow;
 use super::registry::{MessageData, Msg, QueueRec};
 use super::{BrokerInner, REPLY_TO_PREFIX};
 use crate::message::{FieldTable, FieldValue};
@@ -275,10 +276,16 @@ impl Grave {
         for q in targets {
             match q.q.enqueue(msg.clone()) {
                 Ok(()) => took = true,
-                Err(Refused::Full) if msg.store_id != 0 && q.q.log_id != 0 => {
-                    refused.push((msg.store_id, q.q.log_id));
+                Err(Refused::Full) => {
+                    if q.args.overflow == Overflow::RejectPublish {
+                        // `reject-publish-dlx` refusals are counted as they are buried.
+                        broker.stats.maxlen.fetch_add(1, Relaxed);
+                    }
+                    if msg.store_id != 0 && q.q.log_id != 0 {
+                        refused.push((msg.store_id, q.q.log_id));
+                    }
                 }
-                Err(_) => {}
+                Err(Refused::Deleted) => {}
             }
         }
         if !refused.is_empty() {

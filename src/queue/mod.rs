@@ -417,9 +417,14 @@ impl<M: Payload> Queue<M> {
         if limits.overflow != Overflow::DropHead || !limits.has_length_limit() {
             return;
         }
+        let before = dead.len();
         while limits.over(st.ready.len(), st.ready.bytes()) {
             let Some(e) = st.ready.pop_front() else { break };
             dead.push((e, Reason::Maxlen));
+        }
+        if dead.len() != before {
+            // The new head may be due: it goes too (SEMANTICS L2).
+            self.expire(st, dead);
         }
     }
 
@@ -489,6 +494,12 @@ impl<M: Payload> Queue<M> {
         self.bury(entries.into_iter().map(|e| (e, reason)).collect());
     }
 
+    /// Hands ready messages to consumers with credit (after a quiet
+    /// [`remove_consumer`](Self::remove_consumer)).
+    pub(crate) fn dispatch_now(self: &Arc<Self>) {
+        self.requeue_and_wake([], &[], false, false);
+    }
+
     /// Puts `entries` back at their original places and dispatches.
     pub(crate) fn requeue(self: &Arc<Self>, entries: impl IntoIterator<Item = Entry<M>>) {
         self.requeue_and_wake(entries, &[], false, false);
@@ -529,8 +540,10 @@ impl<M: Payload> Queue<M> {
     }
 
     /// Removes consumer `id`; returns how many remain, or `None` if it was not there. With a
-    /// single active consumer, the earliest remaining one takes over (SEMANTICS D6).
-    pub(crate) fn remove_consumer(self: &Arc<Self>, id: u64) -> Option<usize> {
+    /// single active consumer, the earliest remaining one takes over (SEMANTICS D6) and gets
+    /// the ready messages, unless `quiet`: then the caller dispatches later (after requeuing
+    /// the removed consumer's deliveries, so the successor finds them at their places, A5).
+    pub(crate) fn remove_consumer(self: &Arc<Self>, id: u64, quiet: bool) -> Option<usize> {
         let mut dead = Vec::new();
         let left = {
             let mut st = self.lock();
@@ -545,7 +558,9 @@ impl<M: Payload> Queue<M> {
                 if let Some(next) = st.consumers.first().cloned() {
                     next.set_parked(false);
                     st.rings.join(next.priority(), next);
-                    self.dispatch(&mut st, &mut dead);
+                    if !quiet {
+                        self.dispatch(&mut st, &mut dead);
+                    }
                 }
             }
             st.consumers.len()
@@ -593,17 +608,22 @@ impl<M: Payload> Queue<M> {
         }
     }
 
-    /// Takes the head message for `basic_get` (SEMANTICS D9): the entry and the ready count
-    /// left, or `None` when empty. Expired heads die first.
-    pub(crate) fn get(self: &Arc<Self>) -> Option<(Entry<M>, usize)> {
+    /// Takes the head message for `basic_get` (SEMANTICS D9) and hands `then` the entry and
+    /// the ready count left, or `None` when empty. Expired heads die before and after it (the
+    /// count left excludes a due head, as RabbitMQ's fetch does); they are dead-lettered once
+    /// `then` has run, so the get's delivery tag comes first.
+    pub(crate) fn get<R>(self: &Arc<Self>, then: impl FnOnce(Option<(Entry<M>, usize)>) -> R) -> R {
         let mut dead = Vec::new();
         let got = {
             let mut st = self.lock();
             self.expire(&mut st, &mut dead);
-            st.ready.pop_front().map(|e| (e, st.ready.len()))
+            let got = st.ready.pop_front();
+            self.expire(&mut st, &mut dead);
+            got.map(|e| (e, st.ready.len()))
         };
+        let r = then(got);
         self.bury(dead);
-        got
+        r
     }
 
     /// Runs the queue's timer at the clock's time: expired heads die (SEMANTICS L2). Cheap for
@@ -844,8 +864,8 @@ mod tests {
         for m in 0..4 {
             q.enqueue(m).unwrap();
         }
-        let (first, _) = q.get().unwrap();
-        let (second, _) = q.get().unwrap();
+        let (first, _) = q.get(|g| g).unwrap();
+        let (second, _) = q.get(|g| g).unwrap();
         q.requeue([second, first]);
         let order = q.with_ready(|r| r.iter().map(|e| e.msg).collect::<Vec<_>>());
         assert_eq!(order, [0, 1, 2, 3]);
@@ -983,7 +1003,7 @@ mod tests {
         }
         // 200 is clamped to the top level (3), behind 2 and 5 which came first.
         assert_eq!(ids(&q), [2, 4, 5, 3, 1, 6]);
-        let (first, _) = q.get().unwrap();
+        let (first, _) = q.get(|g| g).unwrap();
         assert_eq!(first.msg.id, 2);
         q.requeue([first]);
         assert_eq!(
@@ -1051,7 +1071,7 @@ mod tests {
         .unwrap();
         q.enqueue(m(2)).unwrap();
         clock.advance(std::time::Duration::from_millis(5)).unwrap();
-        assert_eq!(q.get().unwrap().0.msg.id, 2);
+        assert_eq!(q.get(|g| g).unwrap().0.msg.id, 2);
         assert_eq!(dead(&graves), [(1, Reason::Expired)]);
     }
 
@@ -1081,7 +1101,7 @@ mod tests {
         };
         let (q, graves) = limited(limits, &clock);
         q.enqueue(m(1)).unwrap();
-        let (e, _) = q.get().unwrap();
+        let (e, _) = q.get(|g| g).unwrap();
         clock
             .advance(std::time::Duration::from_millis(100))
             .unwrap();
@@ -1163,10 +1183,10 @@ mod tests {
         };
         let (q, graves) = limited(limits, &clock);
         q.enqueue(m(1)).unwrap();
-        let (mut e, _) = q.get().unwrap();
+        let (mut e, _) = q.get(|g| g).unwrap();
         e.failed = 1;
         q.requeue([e]);
-        let (mut e, _) = q.get().unwrap();
+        let (mut e, _) = q.get(|g| g).unwrap();
         e.failed = 2;
         q.requeue([e]);
         assert!(ids(&q).is_empty());
@@ -1180,7 +1200,7 @@ mod tests {
         for id in 1..=3 {
             q.enqueue(m(id)).unwrap();
         }
-        let (e, _) = q.get().unwrap();
+        let (e, _) = q.get(|g| g).unwrap();
         q.requeue_and_wake([e], &[], false, true);
         assert_eq!(ids(&q), [2, 3, 1]);
     }
@@ -1221,7 +1241,7 @@ mod tests {
         }
         // Only a receives, and only within its credit; b's priority does not matter.
         assert_eq!((got(&a), got(&b), got(&c)), (vec![1], vec![], vec![]));
-        assert_eq!(q.remove_consumer(1), Some(2));
+        assert_eq!(q.remove_consumer(1, false), Some(2));
         assert_eq!(got(&b), [2, 3]);
         assert!(got(&c).is_empty());
         assert_eq!(
