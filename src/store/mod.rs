@@ -55,6 +55,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+/// How many times `open` retries a held `LOCK` (5 ms apart) before it reports it in use.
+const LOCK_RETRIES: u32 = 40;
 /// The file extension of a segment.
 pub(crate) const SEGMENT_EXT: &str = "wlog";
 /// The first 8 bytes of every segment.
@@ -340,16 +342,26 @@ impl Store {
             .write(true)
             .open(&lock_path)
             .map_err(|e| io_error("opening the lock file", &lock_path, &e))?;
-        match lock_file.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => {
-                return Err(Error::store(format!(
+        // A lock just released may still be held for a moment: a child process forked by any
+        // thread of this process shares the closed broker's lock until it execs (the file is
+        // close-on-exec). A few short retries ride that out; a live broker holds it for good.
+        let mut attempts = 0;
+        loop {
+            match lock_file.try_lock() {
+                Ok(()) => break,
+                Err(fs::TryLockError::WouldBlock) if attempts < LOCK_RETRIES => {
+                    attempts += 1;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(fs::TryLockError::WouldBlock) => {
+                    return Err(Error::store(format!(
                     "the data directory '{}' is in use by another broker (its LOCK file is held)",
                     dir.display()
                 )))
-            }
-            Err(fs::TryLockError::Error(e)) => {
-                return Err(io_error("locking the data directory", dir, &e))
+                }
+                Err(fs::TryLockError::Error(e)) => {
+                    return Err(io_error("locking the data directory", dir, &e))
+                }
             }
         }
         let (mut segments, replay, mut report) = recover::recover(dir)?;
