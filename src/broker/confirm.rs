@@ -33,6 +33,17 @@
 //! returns), and one that calls `set_listener` replaces itself from the next report on.
 //! A panicking listener is caught and kept; the reports go on.
 //!
+//! # Retiring a listener
+//!
+//! A listener replaced by [`Confirms::set_listener`], or made useless by
+//! [`Confirms::close`], may still be running on the dispatching thread. `close` waits for a
+//! dispatcher on another thread to stop; [`Confirms::quiesce`] lets a caller wait, with no
+//! lock of its own held, until no call of a retired listener runs on another thread (the C
+//! ABI then knows the old callback's userdata is unused). The dispatcher records the
+//! generation of the listener it holds (`calling`) and clears it, and signals `idle`, once a
+//! replaced listener is dropped. Neither waits when called from the listener itself: the
+//! call in progress is that thread's own.
+//!
 //! The listener runs on whichever thread is dispatching: a publisher's (an immediate ack inside
 //! `basic_publish`) or the store's (acks after an fsync). A resolver that finds a dispatcher
 //! returns at once; the dispatcher delivers other threads' reports too, so while reports keep
@@ -58,6 +69,14 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
+
+/// The identity of the running thread: loom's under `cfg(loom)` (its threads share one OS
+/// thread), std's otherwise. (It belongs in `crate::sync`, with the other loom switches; it is
+/// here while that module is not the C ABI work's to change.)
+#[cfg(loom)]
+use loom::thread::{current as current_thread, ThreadId};
+#[cfg(not(loom))]
+use std::thread::{current as current_thread, ThreadId};
 
 /// One report to a channel's confirm listener (SEMANTICS C4, C5c).
 ///
@@ -113,7 +132,11 @@ struct State {
     /// `outbox`. Invariant: `outbox` is non-empty only while `dispatching`.
     dispatching: bool,
     /// The dispatching thread, so a close from inside the listener does not wait for itself.
-    dispatcher: Option<std::thread::ThreadId>,
+    dispatcher: Option<ThreadId>,
+    /// The generation (`listener_gen`) of the listener the dispatcher has taken out of
+    /// `listener` to call, while it holds it; a replaced one until it is dropped. `None`
+    /// otherwise.
+    calling: Option<u64>,
     /// Reports not yet given to the listener, in the order they must be given: a `multiple`
     /// report covers the numbers not reported before it in this order.
     outbox: Vec<Confirm>,
@@ -133,7 +156,8 @@ pub(crate) struct Confirms {
     /// Signalled when a pending number gets its outcome or the tracker closes, for `wait`.
     done: Condvar,
     /// Signalled when a dispatcher stops, for `close`, which waits for the reports already
-    /// made to be given on another thread.
+    /// made to be given on another thread, and when it drops a replaced listener, for
+    /// `quiesce`.
     idle: Condvar,
     /// Bumped under `state` by every `set_listener`. The dispatcher reads it, without the
     /// lock, after each call, to notice a replacement (by the listener itself) mid-batch; under
@@ -155,6 +179,7 @@ impl Confirms {
                 listener: None,
                 dispatching: false,
                 dispatcher: None,
+                calling: None,
                 outbox: Vec::new(),
             }),
             done: Condvar::new(),
@@ -281,7 +306,7 @@ impl Confirms {
         // the one given back keeps its capacity, so a steady stream of reports allocates once.
         let mut batch: Vec<Confirm> = Vec::new();
         let mut st = lock(&self.state);
-        st.dispatcher = Some(std::thread::current().id());
+        st.dispatcher = Some(current_thread().id());
         loop {
             debug_assert!(st.dispatching);
             let mut f = match st.listener.take() {
@@ -311,7 +336,9 @@ impl Confirms {
                 }
             };
             std::mem::swap(&mut st.outbox, &mut batch);
+            // Under the lock, which `set_listener` bumps it under: `f`'s generation.
             let gen = self.listener_gen.load(Relaxed);
+            st.calling = Some(gen);
             drop(st);
 
             let mut sent = 0;
@@ -334,10 +361,14 @@ impl Confirms {
             batch.clear();
             if self.listener_gen.load(Relaxed) == gen {
                 st.listener = Some(f);
+                st.calling = None;
             } else {
                 drop(st);
                 drop_listener(f);
                 st = lock(&self.state);
+                // The replaced listener is gone: `quiesce` may return.
+                st.calling = None;
+                self.idle.notify_all();
             }
         }
     }
@@ -365,7 +396,7 @@ impl Confirms {
         // close returns: after it, no listener call runs, so the caller may free what the
         // listener uses (the C ABI's userdata). From inside the listener itself, close cannot
         // wait: that dispatcher gives the rest after the call returns.
-        let me = std::thread::current().id();
+        let me = current_thread().id();
         while st.dispatching && st.dispatcher != Some(me) {
             st = self.idle.wait(st).unwrap_or_else(PoisonError::into_inner);
         }
@@ -437,6 +468,27 @@ impl Confirms {
         drop(st);
         if let Some(old) = old {
             drop_listener(old);
+        }
+    }
+
+    /// Waits until no listener call that the caller's last change retired runs on another
+    /// thread: once closed, until a dispatcher on another thread has stopped (as
+    /// [`close`](Confirms::close) does for the first close; a later caller, such as a second
+    /// close of the channel, waits here too); otherwise until the dispatcher no longer holds a
+    /// listener older than the current one (replaced by [`set_listener`](Self::set_listener))
+    /// and has dropped it. Returns at once on the dispatching thread (from inside the
+    /// listener), which cannot wait for itself. Call it with no lock held that the listener
+    /// might take.
+    pub(crate) fn quiesce(&self) {
+        let me = current_thread().id();
+        let mut st = lock(&self.state);
+        // Under the lock, which `set_listener` bumps it under: the current listener's.
+        let current = self.listener_gen.load(Relaxed);
+        while st.dispatching
+            && st.dispatcher != Some(me)
+            && (st.closed.is_some() || st.calling.is_some_and(|held| held < current))
+        {
+            st = self.idle.wait(st).unwrap_or_else(PoisonError::into_inner);
         }
     }
 
@@ -820,6 +872,83 @@ mod tests {
             "a listener call started after close"
         );
         assert!(after >= 1);
+    }
+
+    /// The C ABI's promise for a second close (the channel was closed by its connection on
+    /// another thread, whose close waits; the application's own close returns at once) and
+    /// for a replaced listener: once `quiesce` returns, no call of the old listener runs.
+    #[test]
+    fn quiesce_waits_for_a_retired_listener_on_another_thread() {
+        for close in [false, true] {
+            let c = Confirms::new();
+            let inside = Arc::new(AtomicBool::new(false));
+            let retired = Arc::new(AtomicBool::new(false));
+            let late = Arc::new(AtomicUsize::new(0));
+            {
+                let (inside, retired, late) = (inside.clone(), retired.clone(), late.clone());
+                c.set_listener(Box::new(move |_| {
+                    if retired.load(SeqCst) {
+                        late.fetch_add(1, SeqCst);
+                    }
+                    inside.store(true, SeqCst);
+                    thread::sleep(Duration::from_millis(20));
+                    inside.store(false, SeqCst);
+                }));
+            }
+            let seqs: Vec<u64> = (0..4).map(|_| c.begin(false).0).collect();
+            let resolver = {
+                let c = c.clone();
+                // Out of order: four reports, about 80 ms of calls.
+                thread::spawn(move || {
+                    for &s in seqs.iter().rev() {
+                        c.resolve(&[s], true);
+                    }
+                })
+            };
+            until(|| inside.load(SeqCst));
+            if close {
+                // The first close (another thread's) waits; a second one returns at once.
+                let closer = {
+                    let c = c.clone();
+                    thread::spawn(move || c.close(closed_error()))
+                };
+                until(|| lock(&c.state).closed.is_some());
+                c.close(closed_error());
+                c.quiesce();
+                closer.join().unwrap();
+            } else {
+                c.set_listener(Box::new(|_| {}));
+                c.quiesce();
+            }
+            assert!(
+                !inside.load(SeqCst),
+                "the old listener runs after quiesce (close {close})"
+            );
+            retired.store(true, SeqCst);
+            resolver.join().unwrap();
+            assert_eq!(late.load(SeqCst), 0, "the old listener ran after quiesce");
+        }
+    }
+
+    /// `quiesce` from inside the listener (a replacement made by the listener itself) cannot
+    /// wait for the call it is in: it returns.
+    #[test]
+    fn quiesce_from_the_listener_returns() {
+        let c = Confirms::new();
+        let calls = Arc::new(AtomicUsize::new(0));
+        {
+            let (me, calls) = (Arc::downgrade(&c), calls.clone());
+            c.set_listener(Box::new(move |_| {
+                calls.fetch_add(1, SeqCst);
+                if let Some(c) = me.upgrade() {
+                    c.set_listener(Box::new(|_| {}));
+                    c.quiesce();
+                }
+            }));
+        }
+        c.begin(false);
+        c.resolve(&[1], true);
+        assert_eq!(calls.load(SeqCst), 1);
     }
 
     #[test]
@@ -1277,6 +1406,58 @@ mod loom_tests {
     use super::*;
     use loom::sync::atomic::AtomicBool;
     use std::sync::atomic::Ordering::SeqCst;
+
+    /// A listener replaced while a resolver on another thread dispatches to it: once the
+    /// replacing thread's `quiesce` returns, the old listener is not running and never runs
+    /// again (what lets the C ABI free its userdata), and every report still reaches a
+    /// listener.
+    #[test]
+    fn loom_quiesce_after_replacing_waits_for_the_old_listener() {
+        loom::model(|| {
+            let c = Confirms::new();
+            let running = Arc::new(AtomicBool::new(false));
+            let retired = Arc::new(AtomicBool::new(false));
+            let late = Arc::new(AtomicBool::new(false));
+            let reports = Arc::new(loom::sync::atomic::AtomicUsize::new(0));
+            {
+                let (running, retired, late, reports) = (
+                    running.clone(),
+                    retired.clone(),
+                    late.clone(),
+                    reports.clone(),
+                );
+                c.set_listener(Box::new(move |_| {
+                    running.store(true, SeqCst);
+                    if retired.load(SeqCst) {
+                        late.store(true, SeqCst);
+                    }
+                    reports.fetch_add(1, SeqCst);
+                    running.store(false, SeqCst);
+                }));
+            }
+            let (one, _) = c.begin(false);
+            let resolver = {
+                let c = c.clone();
+                loom::thread::spawn(move || c.resolve(&[one], true))
+            };
+            {
+                let reports = reports.clone();
+                c.set_listener(Box::new(move |_| {
+                    reports.fetch_add(1, SeqCst);
+                }));
+            }
+            c.quiesce();
+            assert!(!running.load(SeqCst), "the old listener runs after quiesce");
+            retired.store(true, SeqCst);
+            resolver.join().unwrap();
+            assert!(!late.load(SeqCst), "the old listener ran after quiesce");
+            assert_eq!(
+                reports.load(SeqCst),
+                1,
+                "the report was lost or given twice"
+            );
+        });
+    }
 
     /// Two threads resolve different numbers while a third waits for all of them.
     #[test]
