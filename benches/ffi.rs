@@ -388,7 +388,8 @@ impl CPipe {
         };
         // SAFETY: each output is a writable handle pointer; each handle passed in came from
         // the call before and is live; the queue name is `QUEUE.len()` readable bytes; the
-        // other outputs are NULL (not wanted), with a NULL `name_buf` of capacity 0.
+        // arguments are NULL (none); the other outputs are NULL (not wanted), with a NULL
+        // `name_buf` of capacity 0.
         unsafe {
             check(warren_broker_new(&mut pipe.broker), "warren_broker_new");
             check(
@@ -405,6 +406,7 @@ impl CPipe {
                     QUEUE.as_ptr(),
                     QUEUE.len(),
                     WARREN_QUEUE_AUTO_DELETE,
+                    std::ptr::null(),
                     std::ptr::null_mut(),
                     0,
                     std::ptr::null_mut(),
@@ -422,6 +424,7 @@ impl CPipe {
                     0,
                     true,
                     false,
+                    std::ptr::null(),
                     &mut pipe.consumer,
                 ),
                 "warren_channel_basic_consume",

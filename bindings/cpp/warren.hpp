@@ -5,11 +5,19 @@
 // for what each does, its errors and its threading.
 //
 // Ownership. Broker, Connection, Channel, Consumer, Delivery and TopicMatcher each own one C
-// handle and free it in their destructor (`warren_<object>_free`). They are move-only; a
-// moved-from object holds no handle: it is safe to destroy or assign to, `!obj` is true, and
-// any other call on it throws Error with WARREN_STATUS_NULL_ARGUMENT (the C call gets NULL).
-// As in C, objects may be destroyed in any order (a channel keeps its connection alive, a
-// consumer its channel). `get()` lends the C handle; `release()` gives it up to the caller.
+// handle and free it in their destructor (`warren_<object>_free`); so do the plain values
+// Table, Array, Properties and BrokerOptions. They are move-only; a moved-from object holds no
+// handle: it is safe to destroy or assign to, `!obj` is true, and any other call on it throws
+// Error with WARREN_STATUS_NULL_ARGUMENT (the C call gets NULL). As in C, objects may be
+// destroyed in any order (a channel keeps its connection alive, a consumer its channel).
+// `get()` lends the C handle; `release()` gives it up to the caller.
+//
+// Views. TableView, ArrayView and PropertiesView borrow what C calls a view (a delivery's
+// properties and headers, a nested table, a returned message's properties): they are valid
+// while what they were read from lives unchanged, and free nothing. A Table, Array or
+// Properties converts to its view, so every read method and every argument taking a view
+// (`arguments` of a declare, a publish's properties, a nested table) takes either. A default
+// TableView is NULL: no arguments.
 //
 // Errors: exceptions. A C call that returns a status other than WARREN_STATUS_OK throws
 // `warren::Error` (a std::runtime_error) carrying the status, its AMQP reply code (404, 406,
@@ -22,7 +30,8 @@
 // NO_ROUTE from a mandatory publish (nothing is closed then) and a confirm wait's timeout.
 //
 // Threading is the C API's: Broker, Connection and TopicMatcher may be shared by threads
-// (their methods are const); a Channel, Consumer or Delivery is used by one thread at a time.
+// (their methods are const); a Channel, Consumer, Delivery or plain value is used by one
+// thread at a time.
 //
 // Callbacks take a std::function, owned by the object it was registered on, so it outlives
 // the C registration:
@@ -33,10 +42,14 @@
 //   (cancel() it instead): that would destroy f while it runs.
 // - `Channel::on_confirm(f)`: f(seq, multiple, ack) runs on the publishing thread (inside
 //   basic_publish) for outcomes known at once, and on the durable store's thread for those
-//   that waited for an fsync; calls never overlap. A replaced std::function is kept until the
-//   Channel is destroyed. The C API requires the channel closed before that state goes, so
-//   ~Channel of a channel with a confirm callback closes it before freeing it (its consumers
-//   end too); a channel without one is only freed, as warren_channel_free does.
+//   that waited for an fsync; calls never overlap. warren_channel_close, and a replacing
+//   warren_channel_set_confirm_callback, wait for a call running on another thread, so
+//   ~Channel closes a channel that has a confirm callback before freeing it (its consumers
+//   end too; a channel without one is only freed, as warren_channel_free does). A replaced
+//   std::function is kept until the Channel is destroyed (f may replace itself).
+// - `Channel::on_return(f)`: f(const ReturnedMessage&) runs on the publishing thread, inside
+//   a mandatory basic_publish of this channel that no queue took, before it throws NO_ROUTE;
+//   the message's views are valid during the call only. Kept like on_confirm's.
 // Callbacks must not throw: the trampolines are noexcept, so an exception leaving f calls
 // std::terminate (an exception must never unwind through warren).
 //
@@ -153,14 +166,477 @@ enum class ExchangeType : warren_exchange_type {
   Headers = WARREN_EXCHANGE_TYPE_HEADERS,
 };
 
-/// Message properties for Channel::basic_publish; an unset optional leaves the property unset.
-/// The strings are borrowed for the publish call only.
-struct Properties {
-  std::uint8_t delivery_mode = 0;  ///< 2: persistent
-  std::optional<std::string_view> content_type;
-  std::optional<std::string_view> correlation_id;
-  std::optional<std::string_view> reply_to;
-  std::optional<std::string_view> message_id;
+class TableView;
+class ArrayView;
+
+/// One value read from a table or an array (warren_value): `kind` (WARREN_VALUE_*) says which
+/// field holds it; `table` and `array` give the nested views.
+struct Value {
+  warren_value raw;
+
+  warren_value_kind kind() const noexcept { return raw.kind; }
+  /// The bytes of a WARREN_VALUE_STRING or _BYTES value (a view).
+  std::string_view bytes() const noexcept { return detail::text(raw.bytes, raw.bytes_len); }
+  /// A nested WARREN_VALUE_TABLE (a view; NULL for another kind).
+  TableView table() const noexcept;
+  /// A WARREN_VALUE_ARRAY (a view; NULL for another kind).
+  ArrayView array() const noexcept;
+};
+
+/// A borrowed field table (const warren_table *): read it; never freed by this object.
+class TableView {
+ public:
+  TableView() noexcept = default;  // NULL: as an argument, "no arguments"
+  explicit TableView(const warren_table* t) noexcept : t_(t) {}
+
+  const warren_table* get() const noexcept { return t_; }
+  explicit operator bool() const noexcept { return t_ != nullptr; }
+
+  /// warren_table_len
+  std::size_t size() const noexcept { return warren_table_len(t_); }
+  /// warren_table_get: the field `name`, or std::nullopt when absent.
+  std::optional<Value> get(std::string_view name) const {
+    Value v{};
+    bool found = false;
+    detail::check(warren_table_get(t_, detail::bytes(name), name.size(), &found, &v.raw));
+    if (!found) {
+      return std::nullopt;
+    }
+    return v;
+  }
+  /// warren_table_entry: the field at `index` in name order.
+  std::pair<std::string_view, Value> entry(std::size_t index) const {
+    const std::uint8_t* name = nullptr;
+    std::size_t len = 0;
+    Value v{};
+    detail::check(warren_table_entry(t_, index, &name, &len, &v.raw));
+    return {detail::text(name, len), v};
+  }
+
+ private:
+  const warren_table* t_ = nullptr;
+};
+
+/// A borrowed array (const warren_array *).
+class ArrayView {
+ public:
+  ArrayView() noexcept = default;
+  explicit ArrayView(const warren_array* a) noexcept : a_(a) {}
+
+  const warren_array* get() const noexcept { return a_; }
+  explicit operator bool() const noexcept { return a_ != nullptr; }
+
+  /// warren_array_len
+  std::size_t size() const noexcept { return warren_array_len(a_); }
+  /// warren_array_get
+  Value at(std::size_t index) const {
+    Value v{};
+    detail::check(warren_array_get(a_, index, &v.raw));
+    return v;
+  }
+
+ private:
+  const warren_array* a_ = nullptr;
+};
+
+inline TableView Value::table() const noexcept { return TableView(raw.table); }
+inline ArrayView Value::array() const noexcept { return ArrayView(raw.array); }
+
+/// An owned field table (warren_table_new ... warren_table_free). Setters return *this.
+class Table {
+ public:
+  /// warren_table_new
+  Table() {
+    warren_table* t = nullptr;
+    detail::check(warren_table_new(&t));
+    h_ = decltype(h_)(t);
+  }
+  /// warren_table_copy: an owned copy of a view (e.g. a delivery's headers).
+  explicit Table(TableView from) {
+    warren_table* t = nullptr;
+    detail::check(warren_table_copy(from.get(), &t));
+    h_ = decltype(h_)(t);
+  }
+
+  warren_table* get() const noexcept { return h_.get(); }
+  explicit operator bool() const noexcept { return h_.get() != nullptr; }
+  TableView view() const noexcept { return TableView(h_.get()); }
+  operator TableView() const noexcept { return view(); }  // NOLINT: a view of what it owns
+
+  std::size_t size() const noexcept { return view().size(); }
+  std::optional<Value> get(std::string_view name) const { return view().get(name); }
+  std::pair<std::string_view, Value> entry(std::size_t i) const { return view().entry(i); }
+
+  /// warren_table_set_bool
+  Table& set_bool(std::string_view name, bool v) {
+    return done(warren_table_set_bool(h_.get(), n(name), name.size(), v));
+  }
+  /// warren_table_set_i8
+  Table& set_i8(std::string_view name, std::int8_t v) {
+    return done(warren_table_set_i8(h_.get(), n(name), name.size(), v));
+  }
+  /// warren_table_set_u8
+  Table& set_u8(std::string_view name, std::uint8_t v) {
+    return done(warren_table_set_u8(h_.get(), n(name), name.size(), v));
+  }
+  /// warren_table_set_i16
+  Table& set_i16(std::string_view name, std::int16_t v) {
+    return done(warren_table_set_i16(h_.get(), n(name), name.size(), v));
+  }
+  /// warren_table_set_u16
+  Table& set_u16(std::string_view name, std::uint16_t v) {
+    return done(warren_table_set_u16(h_.get(), n(name), name.size(), v));
+  }
+  /// warren_table_set_i32
+  Table& set_i32(std::string_view name, std::int32_t v) {
+    return done(warren_table_set_i32(h_.get(), n(name), name.size(), v));
+  }
+  /// warren_table_set_u32
+  Table& set_u32(std::string_view name, std::uint32_t v) {
+    return done(warren_table_set_u32(h_.get(), n(name), name.size(), v));
+  }
+  /// warren_table_set_i64
+  Table& set_i64(std::string_view name, std::int64_t v) {
+    return done(warren_table_set_i64(h_.get(), n(name), name.size(), v));
+  }
+  /// warren_table_set_u64
+  Table& set_u64(std::string_view name, std::uint64_t v) {
+    return done(warren_table_set_u64(h_.get(), n(name), name.size(), v));
+  }
+  /// warren_table_set_float
+  Table& set_float(std::string_view name, float v) {
+    return done(warren_table_set_float(h_.get(), n(name), name.size(), v));
+  }
+  /// warren_table_set_double
+  Table& set_double(std::string_view name, double v) {
+    return done(warren_table_set_double(h_.get(), n(name), name.size(), v));
+  }
+  /// warren_table_set_decimal
+  Table& set_decimal(std::string_view name, std::uint8_t scale, std::uint32_t v) {
+    return done(warren_table_set_decimal(h_.get(), n(name), name.size(), scale, v));
+  }
+  /// warren_table_set_string (a long string)
+  Table& set_string(std::string_view name, std::string_view v) {
+    return done(
+        warren_table_set_string(h_.get(), n(name), name.size(), detail::bytes(v), v.size()));
+  }
+  /// warren_table_set_bytes (a byte array)
+  Table& set_bytes(std::string_view name, std::string_view v) {
+    return done(
+        warren_table_set_bytes(h_.get(), n(name), name.size(), detail::bytes(v), v.size()));
+  }
+  /// warren_table_set_timestamp
+  Table& set_timestamp(std::string_view name, std::uint64_t v) {
+    return done(warren_table_set_timestamp(h_.get(), n(name), name.size(), v));
+  }
+  /// warren_table_set_void
+  Table& set_void(std::string_view name) {
+    return done(warren_table_set_void(h_.get(), n(name), name.size()));
+  }
+  /// warren_table_set_table (copies `v`)
+  Table& set_table(std::string_view name, TableView v) {
+    return done(warren_table_set_table(h_.get(), n(name), name.size(), v.get()));
+  }
+  /// warren_table_set_array (copies `v`)
+  Table& set_array(std::string_view name, ArrayView v) {
+    return done(warren_table_set_array(h_.get(), n(name), name.size(), v.get()));
+  }
+  /// warren_table_remove: whether the field was there.
+  bool remove(std::string_view name) {
+    bool removed = false;
+    detail::check(warren_table_remove(h_.get(), n(name), name.size(), &removed));
+    return removed;
+  }
+
+ private:
+  static const std::uint8_t* n(std::string_view name) noexcept { return detail::bytes(name); }
+  Table& done(warren_status status) {
+    detail::check(status);
+    return *this;
+  }
+
+  detail::Handle<warren_table, warren_table_free> h_;
+};
+
+/// An owned array (warren_array_new ... warren_array_free). Pushes return *this.
+class Array {
+ public:
+  /// warren_array_new
+  Array() {
+    warren_array* a = nullptr;
+    detail::check(warren_array_new(&a));
+    h_ = decltype(h_)(a);
+  }
+
+  warren_array* get() const noexcept { return h_.get(); }
+  explicit operator bool() const noexcept { return h_.get() != nullptr; }
+  ArrayView view() const noexcept { return ArrayView(h_.get()); }
+  operator ArrayView() const noexcept { return view(); }  // NOLINT: a view of what it owns
+
+  std::size_t size() const noexcept { return view().size(); }
+  Value at(std::size_t index) const { return view().at(index); }
+
+  /// warren_array_push_bool
+  Array& push_bool(bool v) { return done(warren_array_push_bool(h_.get(), v)); }
+  /// warren_array_push_i8
+  Array& push_i8(std::int8_t v) { return done(warren_array_push_i8(h_.get(), v)); }
+  /// warren_array_push_u8
+  Array& push_u8(std::uint8_t v) { return done(warren_array_push_u8(h_.get(), v)); }
+  /// warren_array_push_i16
+  Array& push_i16(std::int16_t v) { return done(warren_array_push_i16(h_.get(), v)); }
+  /// warren_array_push_u16
+  Array& push_u16(std::uint16_t v) { return done(warren_array_push_u16(h_.get(), v)); }
+  /// warren_array_push_i32
+  Array& push_i32(std::int32_t v) { return done(warren_array_push_i32(h_.get(), v)); }
+  /// warren_array_push_u32
+  Array& push_u32(std::uint32_t v) { return done(warren_array_push_u32(h_.get(), v)); }
+  /// warren_array_push_i64
+  Array& push_i64(std::int64_t v) { return done(warren_array_push_i64(h_.get(), v)); }
+  /// warren_array_push_u64
+  Array& push_u64(std::uint64_t v) { return done(warren_array_push_u64(h_.get(), v)); }
+  /// warren_array_push_float
+  Array& push_float(float v) { return done(warren_array_push_float(h_.get(), v)); }
+  /// warren_array_push_double
+  Array& push_double(double v) { return done(warren_array_push_double(h_.get(), v)); }
+  /// warren_array_push_decimal
+  Array& push_decimal(std::uint8_t scale, std::uint32_t v) {
+    return done(warren_array_push_decimal(h_.get(), scale, v));
+  }
+  /// warren_array_push_string
+  Array& push_string(std::string_view v) {
+    return done(warren_array_push_string(h_.get(), detail::bytes(v), v.size()));
+  }
+  /// warren_array_push_bytes
+  Array& push_bytes(std::string_view v) {
+    return done(warren_array_push_bytes(h_.get(), detail::bytes(v), v.size()));
+  }
+  /// warren_array_push_timestamp
+  Array& push_timestamp(std::uint64_t v) { return done(warren_array_push_timestamp(h_.get(), v)); }
+  /// warren_array_push_void
+  Array& push_void() { return done(warren_array_push_void(h_.get())); }
+  /// warren_array_push_table (copies `v`)
+  Array& push_table(TableView v) { return done(warren_array_push_table(h_.get(), v.get())); }
+  /// warren_array_push_array (copies `v`)
+  Array& push_array(ArrayView v) { return done(warren_array_push_array(h_.get(), v.get())); }
+
+ private:
+  Array& done(warren_status status) {
+    detail::check(status);
+    return *this;
+  }
+
+  detail::Handle<warren_array, warren_array_free> h_;
+};
+
+/// Borrowed message properties (const warren_properties *): a delivery's or a returned
+/// message's, or an owned Properties'. Unset properties read as std::nullopt.
+class PropertiesView {
+ public:
+  PropertiesView() noexcept = default;  // NULL: as a publish argument, no properties
+  explicit PropertiesView(const warren_properties* p) noexcept : p_(p) {}
+
+  const warren_properties* get() const noexcept { return p_; }
+  explicit operator bool() const noexcept { return p_ != nullptr; }
+
+  /// warren_properties_content_type
+  std::optional<std::string_view> content_type() const {
+    return text(warren_properties_content_type);
+  }
+  /// warren_properties_content_encoding
+  std::optional<std::string_view> content_encoding() const {
+    return text(warren_properties_content_encoding);
+  }
+  /// warren_properties_correlation_id
+  std::optional<std::string_view> correlation_id() const {
+    return text(warren_properties_correlation_id);
+  }
+  /// warren_properties_reply_to
+  std::optional<std::string_view> reply_to() const { return text(warren_properties_reply_to); }
+  /// warren_properties_expiration
+  std::optional<std::string_view> expiration() const { return text(warren_properties_expiration); }
+  /// warren_properties_message_id
+  std::optional<std::string_view> message_id() const { return text(warren_properties_message_id); }
+  /// warren_properties_type
+  std::optional<std::string_view> type() const { return text(warren_properties_type); }
+  /// warren_properties_user_id
+  std::optional<std::string_view> user_id() const { return text(warren_properties_user_id); }
+  /// warren_properties_app_id
+  std::optional<std::string_view> app_id() const { return text(warren_properties_app_id); }
+  /// warren_properties_cluster_id
+  std::optional<std::string_view> cluster_id() const { return text(warren_properties_cluster_id); }
+  /// warren_properties_delivery_mode
+  std::optional<std::uint8_t> delivery_mode() const {
+    return number<std::uint8_t>(warren_properties_delivery_mode);
+  }
+  /// warren_properties_priority
+  std::optional<std::uint8_t> priority() const {
+    return number<std::uint8_t>(warren_properties_priority);
+  }
+  /// warren_properties_timestamp
+  std::optional<std::uint64_t> timestamp() const {
+    return number<std::uint64_t>(warren_properties_timestamp);
+  }
+  /// warren_properties_headers: std::nullopt when the message has none.
+  std::optional<TableView> headers() const {
+    const warren_table* t = nullptr;
+    detail::check(warren_properties_headers(p_, &t));
+    if (t == nullptr) {
+      return std::nullopt;
+    }
+    return TableView(t);
+  }
+
+ private:
+  using Text = warren_status (*)(const warren_properties*, const std::uint8_t**, std::size_t*);
+  std::optional<std::string_view> text(Text getter) const {
+    const std::uint8_t* ptr = nullptr;
+    std::size_t len = 0;
+    detail::check(getter(p_, &ptr, &len));
+    if (ptr == nullptr) {
+      return std::nullopt;
+    }
+    return detail::text(ptr, len);
+  }
+  template <typename T>
+  std::optional<T> number(warren_status (*getter)(const warren_properties*, bool*, T*)) const {
+    bool set = false;
+    T value{};
+    detail::check(getter(p_, &set, &value));
+    if (!set) {
+      return std::nullopt;
+    }
+    return value;
+  }
+
+  const warren_properties* p_ = nullptr;
+};
+
+/// Owned message properties for Channel::basic_publish (warren_properties_new ...
+/// warren_properties_free): none set at first; setters return *this; a publish copies what
+/// it needs, so one object serves many publishes.
+class Properties {
+ public:
+  /// warren_properties_new
+  Properties() {
+    warren_properties* p = nullptr;
+    detail::check(warren_properties_new(&p));
+    h_ = decltype(h_)(p);
+  }
+
+  warren_properties* get() const noexcept { return h_.get(); }
+  explicit operator bool() const noexcept { return h_.get() != nullptr; }
+  PropertiesView view() const noexcept { return PropertiesView(h_.get()); }
+  operator PropertiesView() const noexcept { return view(); }  // NOLINT: a view of what it owns
+
+  /// warren_properties_set_content_type
+  Properties& content_type(std::string_view v) {
+    return text(warren_properties_set_content_type, v);
+  }
+  /// warren_properties_set_content_encoding
+  Properties& content_encoding(std::string_view v) {
+    return text(warren_properties_set_content_encoding, v);
+  }
+  /// warren_properties_set_correlation_id
+  Properties& correlation_id(std::string_view v) {
+    return text(warren_properties_set_correlation_id, v);
+  }
+  /// warren_properties_set_reply_to
+  Properties& reply_to(std::string_view v) { return text(warren_properties_set_reply_to, v); }
+  /// warren_properties_set_expiration (decimal milliseconds)
+  Properties& expiration(std::string_view v) { return text(warren_properties_set_expiration, v); }
+  /// warren_properties_set_message_id
+  Properties& message_id(std::string_view v) { return text(warren_properties_set_message_id, v); }
+  /// warren_properties_set_type
+  Properties& type(std::string_view v) { return text(warren_properties_set_type, v); }
+  /// warren_properties_set_user_id
+  Properties& user_id(std::string_view v) { return text(warren_properties_set_user_id, v); }
+  /// warren_properties_set_app_id
+  Properties& app_id(std::string_view v) { return text(warren_properties_set_app_id, v); }
+  /// warren_properties_set_cluster_id
+  Properties& cluster_id(std::string_view v) { return text(warren_properties_set_cluster_id, v); }
+  /// warren_properties_set_delivery_mode (2: persistent)
+  Properties& delivery_mode(std::uint8_t v) {
+    return done(warren_properties_set_delivery_mode(h_.get(), v));
+  }
+  /// warren_properties_set_priority
+  Properties& priority(std::uint8_t v) { return done(warren_properties_set_priority(h_.get(), v)); }
+  /// warren_properties_set_timestamp
+  Properties& timestamp(std::uint64_t v) {
+    return done(warren_properties_set_timestamp(h_.get(), v));
+  }
+  /// warren_properties_set_headers (copies `headers`; a NULL view unsets them)
+  Properties& headers(TableView headers) {
+    return done(warren_properties_set_headers(h_.get(), headers.get()));
+  }
+  /// warren_properties_clear
+  Properties& clear() { return done(warren_properties_clear(h_.get())); }
+
+ private:
+  using Setter = warren_status (*)(warren_properties*, const std::uint8_t*, std::size_t);
+  Properties& text(Setter setter, std::string_view v) {
+    static const std::uint8_t empty = 0;  // set, possibly to ""
+    return done(setter(h_.get(), v.empty() ? &empty : detail::bytes(v), v.size()));
+  }
+  Properties& done(warren_status status) {
+    detail::check(status);
+    return *this;
+  }
+
+  detail::Handle<warren_properties, warren_properties_free> h_;
+};
+
+/// Broker settings (warren_broker_options_new ... _free), for Broker(options) and
+/// Broker::open(dir, options). Setters return *this; brokers copy them.
+class BrokerOptions {
+ public:
+  /// warren_broker_options_new: the defaults.
+  BrokerOptions() {
+    warren_broker_options* o = nullptr;
+    detail::check(warren_broker_options_new(&o));
+    h_ = decltype(h_)(o);
+  }
+
+  const warren_broker_options* get() const noexcept { return h_.get(); }
+
+  /// warren_broker_options_set_max_message_size
+  BrokerOptions& max_message_size(std::size_t bytes) {
+    return done(warren_broker_options_set_max_message_size(h_.get(), bytes));
+  }
+  /// warren_broker_options_set_channel_max
+  BrokerOptions& channel_max(std::uint16_t channels) {
+    return done(warren_broker_options_set_channel_max(h_.get(), channels));
+  }
+  /// warren_broker_options_set_consumer_timeout (0: off)
+  BrokerOptions& consumer_timeout(std::chrono::milliseconds t) {
+    return done(warren_broker_options_set_consumer_timeout(h_.get(), detail::millis(t)));
+  }
+  /// warren_broker_options_set_manual_clock
+  BrokerOptions& manual_clock(std::uint64_t start_ms) {
+    return done(warren_broker_options_set_manual_clock(h_.get(), start_ms));
+  }
+  /// warren_broker_options_set_segment_size
+  BrokerOptions& segment_size(std::uint64_t bytes) {
+    return done(warren_broker_options_set_segment_size(h_.get(), bytes));
+  }
+
+ private:
+  BrokerOptions& done(warren_status status) {
+    detail::check(status);
+    return *this;
+  }
+
+  detail::Handle<warren_broker_options, warren_broker_options_free> h_;
+};
+
+/// A message returned to its publisher (warren_returned_message): views valid during the
+/// Channel::on_return callback only.
+struct ReturnedMessage {
+  std::uint16_t reply_code = 0;  ///< 312
+  std::string_view reply_text;   ///< NO_ROUTE
+  std::string_view exchange;
+  std::string_view routing_key;
+  PropertiesView properties;
+  std::string_view body;
 };
 
 /// What Channel::queue_declare reports.
@@ -204,6 +680,22 @@ class Delivery {
   bool redelivered() const noexcept { return warren_delivery_redelivered(h_.get()); }
   /// warren_delivery_tag
   std::uint64_t tag() const noexcept { return warren_delivery_tag(h_.get()); }
+  /// warren_delivery_properties: every property (a view valid while this Delivery lives).
+  PropertiesView properties() const {
+    const warren_properties* p = nullptr;
+    detail::check(warren_delivery_properties(h_.get(), &p));
+    return PropertiesView(p);
+  }
+  /// warren_delivery_consumer_tag (std::nullopt for basic_get)
+  std::optional<std::string_view> consumer_tag() const {
+    return field(warren_delivery_consumer_tag);
+  }
+  /// warren_delivery_failed_count (SEMANTICS A10)
+  std::uint32_t failed_count() const noexcept { return warren_delivery_failed_count(h_.get()); }
+  /// warren_delivery_returned_count (SEMANTICS A10)
+  std::uint32_t returned_count() const noexcept {
+    return warren_delivery_returned_count(h_.get());
+  }
 
   /// warren_delivery_ack
   void ack() { detail::check(warren_delivery_ack(h_.get())); }
@@ -300,6 +792,7 @@ class Consumer {
 class Channel {
  public:
   using ConfirmCallback = std::function<void(std::uint64_t seq, bool multiple, bool ack)>;
+  using ReturnCallback = std::function<void(const ReturnedMessage&)>;
 
   /// Adopts a C channel handle.
   explicit Channel(warren_channel* ch) noexcept : h_(ch) {}
@@ -314,19 +807,40 @@ class Channel {
       warren_channel_close(h_.get());
     }
     h_.reset();
-  }
+  }  // then the callbacks (declared before h_)
 
   explicit operator bool() const noexcept { return h_.get() != nullptr; }
   warren_channel* get() const noexcept { return h_.get(); }
   void swap(Channel& other) noexcept {
     h_.swap(other.h_);
     confirm_callbacks_.swap(other.confirm_callbacks_);
+    return_callbacks_.swap(other.return_callbacks_);
   }
 
-  /// warren_channel_exchange_declare (`flags`: WARREN_EXCHANGE_*)
-  void exchange_declare(std::string_view name, ExchangeType type, warren_exchange_flags flags = 0) {
+  /// warren_channel_exchange_declare (`flags`: WARREN_EXCHANGE_*; `arguments`: a Table or
+  /// view, e.g. alternate-exchange; none by default)
+  void exchange_declare(std::string_view name, ExchangeType type, warren_exchange_flags flags = 0,
+                        TableView arguments = {}) {
     detail::check(warren_channel_exchange_declare(h_.get(), detail::bytes(name), name.size(),
-                                                  static_cast<warren_exchange_type>(type), flags));
+                                                  static_cast<warren_exchange_type>(type), flags,
+                                                  arguments.get()));
+  }
+  /// warren_channel_exchange_bind: `source` feeds `destination` (AMQP order: destination
+  /// first).
+  void exchange_bind(std::string_view destination, std::string_view source,
+                     std::string_view key = {}, TableView arguments = {}) {
+    detail::check(warren_channel_exchange_bind(h_.get(), detail::bytes(destination),
+                                               destination.size(), detail::bytes(source),
+                                               source.size(), detail::bytes(key), key.size(),
+                                               arguments.get()));
+  }
+  /// warren_channel_exchange_unbind
+  void exchange_unbind(std::string_view destination, std::string_view source,
+                       std::string_view key = {}, TableView arguments = {}) {
+    detail::check(warren_channel_exchange_unbind(h_.get(), detail::bytes(destination),
+                                                 destination.size(), detail::bytes(source),
+                                                 source.size(), detail::bytes(key), key.size(),
+                                                 arguments.get()));
   }
   /// warren_channel_exchange_delete
   void exchange_delete(std::string_view name, warren_exchange_flags flags = 0) {
@@ -334,29 +848,32 @@ class Channel {
         warren_channel_exchange_delete(h_.get(), detail::bytes(name), name.size(), flags));
   }
 
-  /// warren_channel_queue_declare (`flags`: WARREN_QUEUE_*); "" asks for a server-named queue.
-  QueueInfo queue_declare(std::string_view name = {}, warren_queue_flags flags = 0) {
+  /// warren_channel_queue_declare (`flags`: WARREN_QUEUE_*; `arguments`: x-queue-type,
+  /// x-message-ttl...); "" asks for a server-named queue.
+  QueueInfo queue_declare(std::string_view name = {}, warren_queue_flags flags = 0,
+                          TableView arguments = {}) {
     std::uint8_t buf[WARREN_MAX_NAME_LEN];
     std::size_t len = 0;
     QueueInfo info;
     detail::check(warren_channel_queue_declare(h_.get(), detail::bytes(name), name.size(), flags,
-                                               buf, sizeof buf, &len, &info.message_count,
-                                               &info.consumer_count));
+                                               arguments.get(), buf, sizeof buf, &len,
+                                               &info.message_count, &info.consumer_count));
     info.name.assign(detail::text(buf, len));
     return info;
   }
-  /// warren_channel_queue_bind
-  void queue_bind(std::string_view queue, std::string_view exchange, std::string_view key = {}) {
+  /// warren_channel_queue_bind (`arguments`: a headers exchange's terms and x-match)
+  void queue_bind(std::string_view queue, std::string_view exchange, std::string_view key = {},
+                  TableView arguments = {}) {
     detail::check(warren_channel_queue_bind(h_.get(), detail::bytes(queue), queue.size(),
                                             detail::bytes(exchange), exchange.size(),
-                                            detail::bytes(key), key.size()));
+                                            detail::bytes(key), key.size(), arguments.get()));
   }
-  /// warren_channel_queue_unbind
+  /// warren_channel_queue_unbind (the binding's arguments too)
   void queue_unbind(std::string_view queue, std::string_view exchange,
-                    std::string_view key = {}) {
+                    std::string_view key = {}, TableView arguments = {}) {
     detail::check(warren_channel_queue_unbind(h_.get(), detail::bytes(queue), queue.size(),
                                               detail::bytes(exchange), exchange.size(),
-                                              detail::bytes(key), key.size()));
+                                              detail::bytes(key), key.size(), arguments.get()));
   }
   /// warren_channel_queue_delete: the messages it held.
   std::uint32_t queue_delete(std::string_view queue, warren_queue_flags flags = 0) {
@@ -377,30 +894,27 @@ class Channel {
     detail::check(warren_channel_basic_qos(h_.get(), prefetch_count, global));
   }
 
-  /// warren_channel_basic_publish: the number of queues that took the message.
+  /// warren_channel_basic_publish: the number of queues that took the message. `props` (a
+  /// Properties or a view, e.g. a delivery's) is read during the call only; the default, a
+  /// NULL view, publishes with no property set.
   std::size_t basic_publish(std::string_view exchange, std::string_view routing_key,
-                            std::string_view body, const Properties& props = {},
+                            std::string_view body, PropertiesView props = {},
                             bool mandatory = false) {
-    warren_properties p{};
-    p.delivery_mode = props.delivery_mode;
-    set(props.content_type, p.content_type, p.content_type_len);
-    set(props.correlation_id, p.correlation_id, p.correlation_id_len);
-    set(props.reply_to, p.reply_to, p.reply_to_len);
-    set(props.message_id, p.message_id, p.message_id_len);
     std::size_t queues = 0;
     detail::check(warren_channel_basic_publish(
         h_.get(), detail::bytes(exchange), exchange.size(), detail::bytes(routing_key),
-        routing_key.size(), detail::bytes(body), body.size(), &p, mandatory, &queues));
+        routing_key.size(), detail::bytes(body), body.size(), props.get(), mandatory, &queues));
     return queues;
   }
 
-  /// warren_channel_basic_consume ("" tag: a generated one).
+  /// warren_channel_basic_consume ("" tag: a generated one; `arguments`: x-priority,
+  /// x-consumer-timeout).
   Consumer basic_consume(std::string_view queue, std::string_view consumer_tag = {},
-                         bool no_ack = false, bool exclusive = false) {
+                         bool no_ack = false, bool exclusive = false, TableView arguments = {}) {
     warren_consumer* c = nullptr;
     detail::check(warren_channel_basic_consume(h_.get(), detail::bytes(queue), queue.size(),
                                                detail::bytes(consumer_tag), consumer_tag.size(),
-                                               no_ack, exclusive, &c));
+                                               no_ack, exclusive, arguments.get(), &c));
     return Consumer(c);
   }
 
@@ -429,6 +943,10 @@ class Channel {
   void basic_reject(std::uint64_t delivery_tag, bool requeue = true) {
     detail::check(warren_channel_basic_reject(h_.get(), delivery_tag, requeue));
   }
+  /// warren_channel_basic_recover (requeue must be true: false is 540)
+  void basic_recover(bool requeue = true) {
+    detail::check(warren_channel_basic_recover(h_.get(), requeue));
+  }
 
   /// warren_channel_confirm_select
   void confirm_select() { detail::check(warren_channel_confirm_select(h_.get())); }
@@ -454,17 +972,27 @@ class Channel {
     confirm_callbacks_.push_back(std::move(owned));
   }
 
+  /// warren_channel_set_return_callback: see the header comment for its thread and lifetime.
+  void on_return(ReturnCallback f) {
+    auto owned = std::make_unique<ReturnCallback>(std::move(f));
+    detail::check(
+        warren_channel_set_return_callback(h_.get(), &Channel::return_trampoline, owned.get()));
+    return_callbacks_.push_back(std::move(owned));
+  }
+
   /// warren_channel_close (the destructor frees it)
   void close() { detail::check(warren_channel_close(h_.get())); }
 
  private:
-  static void set(const std::optional<std::string_view>& value, const std::uint8_t*& ptr,
-                  std::size_t& len) noexcept {
-    static const std::uint8_t empty = 0;
-    if (value) {
-      ptr = value->empty() ? &empty : detail::bytes(*value);  // set, possibly to ""
-      len = value->size();
-    }
+  static void return_trampoline(void* userdata, const warren_returned_message* m) noexcept {
+    ReturnedMessage r;
+    r.reply_code = m->reply_code;
+    r.reply_text = detail::text(m->reply_text, m->reply_text_len);
+    r.exchange = detail::text(m->exchange, m->exchange_len);
+    r.routing_key = detail::text(m->routing_key, m->routing_key_len);
+    r.properties = PropertiesView(m->properties);
+    r.body = detail::text(m->body, m->body_len);
+    (*static_cast<ReturnCallback*>(userdata))(r);
   }
 
   static void confirm_trampoline(void* userdata, std::uint64_t seq, bool multiple,
@@ -473,6 +1001,7 @@ class Channel {
   }
 
   std::vector<std::unique_ptr<ConfirmCallback>> confirm_callbacks_;  // destroyed after h_
+  std::vector<std::unique_ptr<ReturnCallback>> return_callbacks_;    // destroyed after h_
   detail::Handle<warren_channel, warren_channel_free> h_;
 };
 
@@ -508,6 +1037,12 @@ class Broker {
     detail::check(warren_broker_new(&b));
     h_ = decltype(h_)(b);
   }
+  /// warren_broker_new_with_options
+  explicit Broker(const BrokerOptions& options) {
+    warren_broker* b = nullptr;
+    detail::check(warren_broker_new_with_options(options.get(), &b));
+    h_ = decltype(h_)(b);
+  }
   /// Adopts a C broker handle.
   explicit Broker(warren_broker* b) noexcept : h_(b) {}
 
@@ -516,6 +1051,18 @@ class Broker {
     warren_broker* b = nullptr;
     detail::check(warren_broker_open(detail::bytes(dir), dir.size(), &b));
     return Broker(b);
+  }
+  /// warren_broker_open_with_options
+  static Broker open(std::string_view dir, const BrokerOptions& options) {
+    warren_broker* b = nullptr;
+    detail::check(
+        warren_broker_open_with_options(detail::bytes(dir), dir.size(), options.get(), &b));
+    return Broker(b);
+  }
+
+  /// warren_broker_advance_clock (a broker made with BrokerOptions::manual_clock)
+  void advance_clock(std::chrono::milliseconds by) const {
+    detail::check(warren_broker_advance_clock(h_.get(), detail::millis(by)));
   }
 
   explicit operator bool() const noexcept { return h_.get() != nullptr; }
@@ -551,7 +1098,8 @@ class TopicMatcher {
   /// warren_topic_bind: whether the binding is new.
   bool bind(std::string_view pattern, std::uint64_t dest) const {
     bool added = false;
-    detail::check(warren_topic_bind(h_.get(), detail::bytes(pattern), pattern.size(), dest, &added));
+    detail::check(warren_topic_bind(h_.get(), detail::bytes(pattern), pattern.size(), dest,
+                                    &added));
     return added;
   }
   /// warren_topic_unbind: whether it existed.

@@ -27,9 +27,10 @@ use super::status::warren_status::{self, *};
 use crate::error::{Error, Input};
 use crate::topic::{validate_bytes, MAX_LEN};
 use std::any::Any;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{c_char, c_void};
 use std::marker::PhantomData;
+use std::mem::MaybeUninit;
 use std::ops::Deref;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
@@ -110,15 +111,22 @@ pub(crate) fn set_last_error(text: &str) {
     });
 }
 
-/// The status of a finished body, recording a failure's text.
+/// The status of a finished body, recording a failure's text. Inlined into every exported
+/// function: the success path is a compare; the failure path is out of line.
+#[inline]
 fn finish(result: Result<(), Fail>) -> warren_status {
     match result {
         Ok(()) => WARREN_STATUS_OK,
-        Err(fail) => {
-            set_last_error(&fail.text);
-            fail.status
-        }
+        Err(fail) => failed(fail),
     }
+}
+
+/// [`finish`]'s failure path.
+#[cold]
+#[inline(never)]
+fn failed(fail: Fail) -> warren_status {
+    set_last_error(&fail.text);
+    fail.status
 }
 
 /// Records a caught panic's message.
@@ -134,6 +142,7 @@ fn record_panic(payload: &(dyn Any + Send)) {
 }
 
 /// [`ffi_boundary!`]`(status, ...)`.
+#[inline]
 pub(crate) fn run_status(body: impl FnOnce() -> Result<(), Fail>) -> warren_status {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(result) => finish(result),
@@ -145,6 +154,7 @@ pub(crate) fn run_status(body: impl FnOnce() -> Result<(), Fail>) -> warren_stat
 }
 
 /// [`ffi_boundary!`]`(default = ..., ...)`.
+#[inline]
 pub(crate) fn run_or<T>(body: impl FnOnce() -> T, default: impl FnOnce() -> T) -> T {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(v) => v,
@@ -212,12 +222,14 @@ pub(crate) struct Borrowed<'a, T> {
 
 impl<T> Deref for Borrowed<'_, T> {
     type Target = T;
+    #[inline]
     fn deref(&self) -> &T {
         &self.slot.value
     }
 }
 
 impl<T> Drop for Borrowed<'_, T> {
+    #[inline]
     fn drop(&mut self) {
         if std::thread::panicking() {
             self.slot.poisoned.store(true, Relaxed);
@@ -226,6 +238,7 @@ impl<T> Drop for Borrowed<'_, T> {
 }
 
 /// Moves `value` to the heap and returns the pointer C will hold; [`free`] gives it back.
+#[inline]
 pub(crate) fn into_raw<H: Handle>(value: H::Rust) -> *mut H {
     let slot = Box::new(Slot {
         poisoned: AtomicBool::new(false),
@@ -245,6 +258,7 @@ pub(crate) fn into_raw<H: Handle>(value: H::Rust) -> *mut H {
 ///
 /// `ptr` is NULL or came from [`into_raw`] for the same `H` and was not freed, and no call
 /// frees it while the returned guard lives (the C caller's promise: no use after free).
+#[inline]
 pub(crate) unsafe fn borrow<'a, H: Handle>(
     ptr: *const H,
     what: &str,
@@ -270,6 +284,7 @@ pub(crate) unsafe fn borrow<'a, H: Handle>(
 ///
 /// `ptr` is NULL or came from [`into_raw`] for the same `H`, was not freed before, and no other
 /// call uses it now or later (double free and use after free are the C caller's UB).
+#[inline]
 pub(crate) unsafe fn free<H: Handle>(ptr: *mut H) {
     if ptr.is_null() {
         return;
@@ -277,6 +292,172 @@ pub(crate) unsafe fn free<H: Handle>(ptr: *mut H) {
     // SAFETY: `ptr` is not NULL and came from `Box::into_raw` in `into_raw::<H>`, with this
     // type, and is freed once (this function's # Safety).
     drop(unsafe { Box::from_raw(ptr.cast::<Slot<H::Rust>>()) });
+}
+
+// ----- recycled handles -----
+
+/// A handle kind made and freed once per message (`warren_delivery`): each thread keeps the
+/// allocation of the last one it freed ([`Spare`]) and reuses it for the next one it makes,
+/// instead of a `free` and a `malloc` per delivery. Handles made this way are ordinary
+/// [`Handle`]s: the same `Box<Slot<T>>` allocation, borrowed with [`borrow`].
+pub(crate) trait Recycled: Handle + Sized + 'static {
+    /// This thread's spare allocation for the kind.
+    fn spare() -> &'static std::thread::LocalKey<Spare<Self::Rust>>;
+}
+
+/// At most one allocation of a `Slot<T>` whose value was dropped, kept by one thread (in a
+/// `thread_local!`) and deallocated when that thread ends.
+pub(crate) struct Spare<T>(Cell<Option<NonNull<MaybeUninit<Slot<T>>>>>);
+
+impl<T> Spare<T> {
+    /// No spare allocation yet.
+    pub(crate) const fn new() -> Spare<T> {
+        Spare(Cell::new(None))
+    }
+}
+
+impl<T> Drop for Spare<T> {
+    fn drop(&mut self) {
+        if let Some(spare) = self.0.take() {
+            // SAFETY: `spare` came from a `Box<Slot<T>>` (a `MaybeUninit<Slot<T>>` has its
+            // layout) whose value [`free_recycled`] dropped; only this `Spare` held it.
+            drop(unsafe { Box::from_raw(spare.as_ptr()) });
+        }
+    }
+}
+
+/// [`into_raw`], reusing this thread's spare allocation when it has one.
+#[inline]
+pub(crate) fn into_raw_recycled<H: Recycled>(value: H::Rust) -> *mut H {
+    let slot = Slot {
+        poisoned: AtomicBool::new(false),
+        value,
+    };
+    // `try_with`: during thread teardown the spare is gone; allocate then.
+    match H::spare().try_with(|s| s.0.take()).ok().flatten() {
+        Some(spare) => {
+            // SAFETY: `spare` is the allocation of a `Box<Slot<H::Rust>>` whose value was
+            // dropped, taken out of its `Spare`, so no one else holds it: writing makes it a
+            // live `Box<Slot<H::Rust>>` again.
+            unsafe { spare.as_ptr().write(MaybeUninit::new(slot)) };
+            spare.as_ptr().cast::<H>()
+        }
+        None => Box::into_raw(Box::new(slot)).cast::<H>(),
+    }
+}
+
+/// [`free`], keeping the allocation as this thread's spare when it has none. NULL is a no-op.
+///
+/// # Safety
+///
+/// As [`free`].
+#[inline]
+pub(crate) unsafe fn free_recycled<H: Recycled>(ptr: *mut H) {
+    let Some(slot) = NonNull::new(ptr.cast::<Slot<H::Rust>>()) else {
+        return;
+    };
+    // SAFETY: `ptr` is not NULL, came from `into_raw_recycled::<H>` or `into_raw::<H>` (a live
+    // `Box<Slot<H::Rust>>`), is freed once and used by no one else (this function's
+    // # Safety): its value may be dropped in place, leaving the allocation.
+    unsafe { std::ptr::drop_in_place(slot.as_ptr()) };
+    let spare = slot.cast::<MaybeUninit<Slot<H::Rust>>>();
+    let kept = H::spare()
+        .try_with(|s| match s.0.get() {
+            None => {
+                s.0.set(Some(spare));
+                true
+            }
+            Some(_) => false,
+        })
+        .unwrap_or(false);
+    if !kept {
+        // SAFETY: the allocation came from a `Box<Slot<H::Rust>>` whose value was dropped
+        // above; no one else holds it.
+        drop(unsafe { Box::from_raw(spare.as_ptr()) });
+    }
+}
+
+// ----- plain values -----
+
+/// Ties an opaque C type to a plain Rust value (a field table, an array, message properties,
+/// broker options) whose pointer is the value's own address. C either owns one (from
+/// [`plain_new`], freed by [`plain_free`]) or borrows one (a view from [`plain_view`] into a
+/// delivery, a table or an array, valid while its owner is): one pointer type serves both, so
+/// the same read functions take either.
+///
+/// Unlike [`Handle`]s, plain values are never poisoned: they hold no engine state, and each
+/// change to one (a map insert, a field assignment) is complete or not made when a panic
+/// unwinds.
+pub(crate) trait Plain {
+    /// The Rust value.
+    type Rust;
+}
+
+/// Moves `value` to the heap and returns the pointer C will own; [`plain_free`] gives it back.
+pub(crate) fn plain_new<H: Plain>(value: H::Rust) -> *mut H {
+    Box::into_raw(Box::new(value)).cast::<H>()
+}
+
+/// A borrowed view of `value` for C: valid while `value` is neither moved, changed nor dropped
+/// (the functions returning one say until when).
+pub(crate) fn plain_view<H: Plain>(value: &H::Rust) -> *const H {
+    std::ptr::from_ref(value).cast::<H>()
+}
+
+/// Reads the value behind a plain pointer for the length of a call.
+///
+/// # Errors
+///
+/// `WARREN_STATUS_NULL_ARGUMENT` naming `what` for NULL.
+///
+/// # Safety
+///
+/// `ptr` is NULL, or came from [`plain_new`] or [`plain_view`] for the same `H` and its value
+/// is alive and not changed by anyone else during the call.
+#[inline]
+pub(crate) unsafe fn plain_ref<'a, H: Plain>(
+    ptr: *const H,
+    what: &str,
+) -> Result<&'a H::Rust, Fail> {
+    // SAFETY: a non-NULL `ptr` is the address of a live `H::Rust` that nothing changes during
+    // the call (this function's # Safety).
+    unsafe { ptr.cast::<H::Rust>().as_ref() }.ok_or_else(|| Fail::null(what))
+}
+
+/// Borrows the value behind a plain pointer C owns, to change it during a call.
+///
+/// # Errors
+///
+/// `WARREN_STATUS_NULL_ARGUMENT` naming `what` for NULL.
+///
+/// # Safety
+///
+/// `ptr` is NULL or came from [`plain_new`] for the same `H` and was not freed; no other
+/// reference to its value is alive during the call (the caller reads its other inputs, which
+/// may be views into this value, before calling this).
+#[inline]
+pub(crate) unsafe fn plain_mut<'a, H: Plain>(
+    ptr: *mut H,
+    what: &str,
+) -> Result<&'a mut H::Rust, Fail> {
+    // SAFETY: a non-NULL `ptr` came from `plain_new::<H>`, a live `Box<H::Rust>`, and nothing
+    // else refers to its value during the call (this function's # Safety).
+    unsafe { ptr.cast::<H::Rust>().as_mut() }.ok_or_else(|| Fail::null(what))
+}
+
+/// Frees a plain value C owns; NULL is a no-op.
+///
+/// # Safety
+///
+/// `ptr` is NULL or came from [`plain_new`] for the same `H` (not from [`plain_view`]), was
+/// not freed before, and no other call uses it now or later.
+pub(crate) unsafe fn plain_free<H: Plain>(ptr: *mut H) {
+    if ptr.is_null() {
+        return;
+    }
+    // SAFETY: `ptr` is not NULL and came from `Box::into_raw` in `plain_new::<H>`, with this
+    // type, and is freed once (this function's # Safety).
+    drop(unsafe { Box::from_raw(ptr.cast::<H::Rust>()) });
 }
 
 // ----- inputs -----
@@ -290,6 +471,7 @@ pub(crate) unsafe fn free<H: Handle>(ptr: *mut H) {
 /// # Safety
 ///
 /// A non-NULL `ptr` points to `len` readable bytes that stay unchanged during the call.
+#[inline]
 pub(crate) unsafe fn bytes<'a>(ptr: *const u8, len: usize, what: &str) -> Result<&'a [u8], Fail> {
     if ptr.is_null() {
         if len == 0 {
@@ -322,7 +504,38 @@ pub(crate) unsafe fn bytes<'a>(ptr: *const u8, len: usize, what: &str) -> Result
 /// # Safety
 ///
 /// As [`bytes`].
+#[inline]
 pub(crate) unsafe fn name<'a>(
+    ptr: *const u8,
+    len: usize,
+    input: Input,
+    what: &str,
+) -> Result<&'a str, Fail> {
+    // The common cases inline: empty, or ASCII of a valid length (checked before any byte is
+    // read), which is UTF-8; everything else, errors included, out of line.
+    if len == 0 {
+        return Ok("");
+    }
+    if len <= MAX_LEN && !ptr.is_null() {
+        // SAFETY: `ptr` is not NULL and points to `len` readable bytes that do not change
+        // during the call (this function's # Safety); `len <= 255`.
+        let raw = unsafe { std::slice::from_raw_parts(ptr, len) };
+        if raw.is_ascii() {
+            // SAFETY: ASCII bytes are valid UTF-8.
+            return Ok(unsafe { std::str::from_utf8_unchecked(raw) });
+        }
+    }
+    // SAFETY: passed on from this function's # Safety.
+    unsafe { checked_name(ptr, len, input, what) }
+}
+
+/// [`name`]'s general path: the length, NULL and UTF-8 checks, with their errors.
+///
+/// # Safety
+///
+/// As [`bytes`].
+#[inline(never)]
+unsafe fn checked_name<'a>(
     ptr: *const u8,
     len: usize,
     input: Input,
@@ -336,7 +549,9 @@ pub(crate) unsafe fn name<'a>(
     Ok(validate_bytes(raw, input)?)
 }
 
-/// An optional text property: `None` for (NULL, 0), otherwise as [`name`].
+/// As [`name`], with `what` leading the text of a length or UTF-8 error
+/// (`message_id: property is not valid UTF-8: ...`), for inputs whose [`Input`] kind alone
+/// does not say which argument was wrong.
 ///
 /// # Errors
 ///
@@ -345,16 +560,20 @@ pub(crate) unsafe fn name<'a>(
 /// # Safety
 ///
 /// As [`bytes`].
-pub(crate) unsafe fn opt_text<'a>(
+pub(crate) unsafe fn labelled_name<'a>(
     ptr: *const u8,
     len: usize,
+    input: Input,
     what: &str,
-) -> Result<Option<&'a str>, Fail> {
-    if ptr.is_null() && len == 0 {
-        return Ok(None);
-    }
+) -> Result<&'a str, Fail> {
     // SAFETY: passed on from this function's # Safety.
-    unsafe { name(ptr, len, Input::Property, what) }.map(Some)
+    unsafe { name(ptr, len, input, what) }.map_err(|f| {
+        if f.status == WARREN_STATUS_NULL_ARGUMENT {
+            f // its text names `what` already
+        } else {
+            Fail::new(f.status, format!("{what}: {}", f.text))
+        }
+    })
 }
 
 /// A message body: at most [`MAX_MESSAGE_SIZE_LIMIT`](crate::broker::MAX_MESSAGE_SIZE_LIMIT)
@@ -368,26 +587,38 @@ pub(crate) unsafe fn opt_text<'a>(
 /// # Safety
 ///
 /// As [`bytes`].
+#[inline]
 pub(crate) unsafe fn body<'a>(ptr: *const u8, len: usize) -> Result<&'a [u8], Fail> {
+    // SAFETY: passed on from this function's # Safety.
+    unsafe { long_bytes(ptr, len, "body") }
+}
+
+/// A long string or byte array value of a field table: at most
+/// [`MAX_MESSAGE_SIZE_LIMIT`](crate::broker::MAX_MESSAGE_SIZE_LIMIT) bytes (no message can
+/// carry more), checked before any byte is read.
+///
+/// # Errors
+///
+/// `WARREN_STATUS_TOO_LONG`, `WARREN_STATUS_NULL_ARGUMENT`, naming `what`.
+///
+/// # Safety
+///
+/// As [`bytes`].
+#[inline]
+pub(crate) unsafe fn long_bytes<'a>(
+    ptr: *const u8,
+    len: usize,
+    what: &str,
+) -> Result<&'a [u8], Fail> {
     let max = crate::broker::MAX_MESSAGE_SIZE_LIMIT;
     if len > max {
         return Err(Fail::new(
             WARREN_STATUS_TOO_LONG,
-            format!("body too long: {len} bytes, at most {max}"),
+            format!("{what} too long: {len} bytes, at most {max}"),
         ));
     }
     // SAFETY: passed on from this function's # Safety.
-    unsafe { bytes(ptr, len, "body") }
-}
-
-/// A struct argument passed by pointer, borrowed for the call; NULL gives `None`.
-///
-/// # Safety
-///
-/// A non-NULL `ptr` points to a valid, initialised `T` that stays unchanged during the call.
-pub(crate) unsafe fn opt_struct<'a, T>(ptr: *const T) -> Option<&'a T> {
-    // SAFETY: a non-NULL `ptr` points to a valid `T` for the call (this function's # Safety).
-    unsafe { ptr.as_ref() }
+    unsafe { bytes(ptr, len, what) }
 }
 
 // ----- outputs -----
@@ -400,6 +631,7 @@ pub(crate) struct Out<'a, T> {
 
 impl<T> Out<'_, T> {
     /// Writes the output (without reading or dropping what was there).
+    #[inline]
     pub(crate) fn set(self, value: T) {
         // SAFETY: `ptr` is not NULL and points to a writable, aligned `T` for the call
         // (`out`'s and `opt_out`'s # Safety).
@@ -416,6 +648,7 @@ impl<T> Out<'_, T> {
 /// # Safety
 ///
 /// A non-NULL `ptr` points to a writable, aligned `T` during the call.
+#[inline]
 pub(crate) unsafe fn out<'a, T>(ptr: *mut T, what: &str) -> Result<Out<'a, T>, Fail> {
     match NonNull::new(ptr) {
         Some(ptr) => Ok(Out {
@@ -431,6 +664,7 @@ pub(crate) unsafe fn out<'a, T>(ptr: *mut T, what: &str) -> Result<Out<'a, T>, F
 /// # Safety
 ///
 /// As [`out`].
+#[inline]
 pub(crate) unsafe fn opt_out<'a, T>(ptr: *mut T) -> Option<Out<'a, T>> {
     NonNull::new(ptr).map(|ptr| Out {
         ptr,
@@ -439,9 +673,25 @@ pub(crate) unsafe fn opt_out<'a, T>(ptr: *mut T) -> Option<Out<'a, T>> {
 }
 
 /// Writes an optional output.
+#[inline]
 pub(crate) fn set_opt<T>(out: Option<Out<'_, T>>, value: T) {
     if let Some(out) = out {
         out.set(value);
+    }
+}
+
+/// Writes a borrowed byte string to a (pointer, length) output pair: NULL and 0 for `None`.
+#[inline]
+pub(crate) fn set_str(ptr_out: Out<'_, *const u8>, len_out: Out<'_, usize>, s: Option<&[u8]>) {
+    match s {
+        Some(s) => {
+            ptr_out.set(s.as_ptr());
+            len_out.set(s.len());
+        }
+        None => {
+            ptr_out.set(std::ptr::null());
+            len_out.set(0);
+        }
     }
 }
 

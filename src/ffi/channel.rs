@@ -1,24 +1,39 @@
-//! `warren_channel_*`: the AMQP methods: declares, bindings, publish, consume, get, settle,
-//! prefetch and publisher confirms.
+//! `warren_channel_*`: the AMQP methods: declares, bindings (queue and exchange-to-exchange),
+//! publish and returned messages, consume, get, settle, recover, prefetch and publisher
+//! confirms.
+//!
+//! # Callbacks
+//!
+//! * The return callback (`warren_channel_set_return_callback`) runs on the publishing thread,
+//!   inside `warren_channel_basic_publish`, before it returns: nowhere else, so its userdata
+//!   is only used during this channel's publishes.
+//! * The confirm callback (`warren_channel_set_confirm_callback`) runs on the publishing
+//!   thread or the durable store's thread. `warren_channel_close`, a replacing
+//!   `warren_channel_set_confirm_callback` and a `warren_channel_free` that closes the channel
+//!   wait for a call running on another thread to return, so once they return the old
+//!   userdata is no longer used (a call from inside the callback itself cannot wait for
+//!   itself: there, the callback in progress finishes after it).
 
 use super::boundary::{
-    body, borrow, free, into_raw, millis, name, opt_out, opt_struct, opt_text, out, out_buf,
-    set_opt, Fail, Handle, UserData,
+    body, borrow, free, into_raw, into_raw_recycled, millis, name, opt_out, out, out_buf,
+    plain_ref, plain_view, set_opt, Fail, Handle, UserData,
 };
 use super::consumer::{warren_consumer, ConsumerHandle};
 use super::delivery::warren_delivery;
+use super::properties::warren_properties;
 use super::status::warren_status::{self, *};
+use super::table::{args_of, warren_table};
 use crate::broker::{
     BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicNackOptions, BasicPublishOptions,
     BasicQosOptions, BasicRejectOptions, Confirm, ExchangeDeclareOptions, ExchangeDeleteOptions,
-    Publish, QueueDeclareOptions, QueueDeleteOptions,
+    Publish, QueueDeclareOptions, QueueDeleteOptions, Return,
 };
 use crate::error::Input;
-use crate::message::FieldTable;
 use crate::route::ExchangeType;
 use crate::topic::MAX_LEN;
 use crate::{BasicProperties, Channel, DeliveryTag};
 use bytes::Bytes;
+use std::cell::Cell;
 use std::ffi::c_void;
 
 /// A channel, from `warren_connection_create_channel`; freed by `warren_channel_free`, which
@@ -36,10 +51,12 @@ impl Handle for warren_channel {
     type Rust = Channel;
 }
 
-/// An exchange type: one of the `WARREN_EXCHANGE_TYPE_*` values (SEMANTICS E1).
+/// An exchange type: one of the `WARREN_EXCHANGE_TYPE_*` values (SEMANTICS E1). A `uint32_t` in
+/// C; the field is public so that Rust callers of the C ABI (the bench, the fuzzer) can pass
+/// any number, as C can.
 #[repr(transparent)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct warren_exchange_type(u32);
+pub struct warren_exchange_type(pub u32);
 
 /// `direct`: the routing key equals the binding key.
 pub const WARREN_EXCHANGE_TYPE_DIRECT: warren_exchange_type = warren_exchange_type(0);
@@ -53,7 +70,7 @@ pub const WARREN_EXCHANGE_TYPE_HEADERS: warren_exchange_type = warren_exchange_t
 /// `warren_channel_exchange_declare` flags: an OR of `WARREN_EXCHANGE_*` flag bits.
 #[repr(transparent)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct warren_exchange_flags(u32);
+pub struct warren_exchange_flags(pub u32);
 
 /// Only check that the exchange exists (404 if not).
 pub const WARREN_EXCHANGE_PASSIVE: warren_exchange_flags = warren_exchange_flags(1);
@@ -70,7 +87,7 @@ pub const WARREN_EXCHANGE_IF_UNUSED: warren_exchange_flags = warren_exchange_fla
 /// `WARREN_QUEUE_*` flag bits.
 #[repr(transparent)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct warren_queue_flags(u32);
+pub struct warren_queue_flags(pub u32);
 
 /// Declare: only check that the queue exists (404) and is usable (405).
 pub const WARREN_QUEUE_PASSIVE: warren_queue_flags = warren_queue_flags(1);
@@ -91,36 +108,6 @@ pub const WARREN_MAX_NAME_LEN: usize = 255;
 
 const _: () = assert!(WARREN_MAX_NAME_LEN == MAX_LEN);
 
-/// Message properties for `warren_channel_basic_publish`, every one optional. A zeroed struct
-/// (`warren_properties p = {0};`) sets none.
-///
-/// Each text property is a (pointer, length) pair: (NULL, 0) leaves it unset, a non-NULL
-/// pointer sets it (to the empty string with length 0); UTF-8, at most 255 bytes. The
-/// pointers are borrowed for the call only.
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-pub struct warren_properties {
-    /// 2 for persistent (written to disk in a durable queue of a durable broker), 0 for unset;
-    /// any other value is transient.
-    pub delivery_mode: u8,
-    /// MIME content type, e.g. `application/json`.
-    pub content_type: *const u8,
-    /// The length of `content_type`.
-    pub content_type_len: usize,
-    /// Correlation id: matches an RPC reply to its request.
-    pub correlation_id: *const u8,
-    /// The length of `correlation_id`.
-    pub correlation_id_len: usize,
-    /// The queue to reply to.
-    pub reply_to: *const u8,
-    /// The length of `reply_to`.
-    pub reply_to_len: usize,
-    /// Application message id.
-    pub message_id: *const u8,
-    /// The length of `message_id`.
-    pub message_id_len: usize,
-}
-
 /// Called with each publisher confirm of a channel in confirm mode: `seq` is the publish's
 /// sequence number (or, with `multiple`, the highest of the numbers it covers: every one not
 /// reported before up to `seq`); `ack` is true for an ack, false for a nack.
@@ -139,19 +126,22 @@ fn check_flags(bits: u32, known: u32, what: &str) -> Result<(), Fail> {
 }
 
 /// Declares an exchange `exchange` of type `kind` with `flags` (`WARREN_EXCHANGE_PASSIVE`,
-/// `_DURABLE`, `_AUTO_DELETE`, `_INTERNAL`) (SEMANTICS E1, E4, E10).
+/// `_DURABLE`, `_AUTO_DELETE`, `_INTERNAL`) and `arguments` (SEMANTICS E1, E4, E7, E10).
+///
+/// `arguments` is a field table (NULL: none), read during the call only, e.g.
+/// `alternate-exchange` (a long string, SEMANTICS E7).
 ///
 /// # Errors
 ///
 /// 403 (`WARREN_STATUS_ACCESS_REFUSED`) for `""` or a new `amq.` name; 406 for a redeclare
-/// with another type or flags; 404 for a passive declare of a missing exchange (each closes
-/// the channel); `WARREN_STATUS_INVALID_ARGUMENT` for an unknown type or flag bit; the input
-/// statuses of the module conventions.
+/// with another type, flags or alternate exchange, or an invalid argument; 404 for a passive
+/// declare of a missing exchange (each closes the channel); `WARREN_STATUS_INVALID_ARGUMENT`
+/// for an unknown type or flag bit; the input statuses of the module conventions.
 ///
 /// # Safety
 ///
 /// `channel` is NULL or a live channel handle; `exchange` is NULL or points to `exchange_len`
-/// readable bytes.
+/// readable bytes; `arguments` is NULL, a live table or a valid view.
 #[no_mangle]
 pub unsafe extern "C" fn warren_channel_exchange_declare(
     channel: *const warren_channel,
@@ -159,12 +149,18 @@ pub unsafe extern "C" fn warren_channel_exchange_declare(
     exchange_len: usize,
     kind: warren_exchange_type,
     flags: warren_exchange_flags,
+    arguments: *const warren_table,
 ) -> warren_status {
     ffi_boundary!(status, {
-        // SAFETY: `channel` is NULL or live (# Safety).
-        let channel = unsafe { borrow(channel, "channel") }?;
-        // SAFETY: `exchange` is NULL or points to `exchange_len` bytes (# Safety).
-        let exchange = unsafe { name(exchange, exchange_len, Input::Exchange, "exchange") }?;
+        // SAFETY: `channel` is NULL or live; `exchange` is NULL or points to `exchange_len`
+        // bytes; `arguments` is NULL or readable (# Safety).
+        let (channel, exchange, args) = unsafe {
+            (
+                borrow(channel, "channel")?,
+                name(exchange, exchange_len, Input::Exchange, "exchange")?,
+                args_of(arguments),
+            )
+        };
         let kind = match kind {
             WARREN_EXCHANGE_TYPE_DIRECT => ExchangeType::Direct,
             WARREN_EXCHANGE_TYPE_FANOUT => ExchangeType::Fanout,
@@ -185,7 +181,7 @@ pub unsafe extern "C" fn warren_channel_exchange_declare(
             auto_delete: f & WARREN_EXCHANGE_AUTO_DELETE.0 != 0,
             internal: f & WARREN_EXCHANGE_INTERNAL.0 != 0,
         };
-        channel.exchange_declare(exchange, kind, options, &FieldTable::new())?;
+        channel.exchange_declare(exchange, kind, options, args)?;
         Ok(())
     })
 }
@@ -227,8 +223,12 @@ pub unsafe extern "C" fn warren_channel_exchange_delete(
 }
 
 /// Declares a queue `queue` with `flags` (`WARREN_QUEUE_PASSIVE`, `_DURABLE`, `_EXCLUSIVE`,
-/// `_AUTO_DELETE`) (SEMANTICS Q1-Q8). An empty name asks for a server-named queue
-/// (`amq.gen-...`): the name comes back through `name_buf`.
+/// `_AUTO_DELETE`) and `arguments` (SEMANTICS Q1-Q8). An empty name asks for a server-named
+/// queue (`amq.gen-...`): the name comes back through `name_buf`.
+///
+/// `arguments` is a field table (NULL: none), read during the call only: `x-queue-type`,
+/// `x-consumer-timeout`, `x-message-ttl`, `x-max-length`, `x-dead-letter-exchange`... as
+/// SEMANTICS defines them; the engine parses and checks them (406 for a wrong type or value).
 ///
 /// Outputs, each optional (NULL when not wanted): the queue's name copied to `name_buf` (not
 /// NUL-terminated) with its length in `*name_len_out`, its ready messages in
@@ -238,23 +238,26 @@ pub unsafe extern "C" fn warren_channel_exchange_delete(
 ///
 /// # Errors
 ///
-/// 406 for a redeclare with other flags; 405 for another connection's exclusive queue; 404
-/// for a passive declare of a missing one; 403 for a new `amq.` name (each closes the
-/// channel); `WARREN_STATUS_BUFFER_TOO_SMALL` (nothing declared) when `name_cap` is below the
+/// 406 for a redeclare with other flags or arguments (SEMANTICS Q2), or an invalid argument;
+/// 405 for another connection's exclusive queue; 404 for a passive declare of a missing one;
+/// 403 for a new `amq.` name (each closes the channel);
+/// `WARREN_STATUS_BUFFER_TOO_SMALL` (nothing declared) when `name_cap` is below the
 /// size above; `WARREN_STATUS_INVALID_ARGUMENT` for an unknown flag bit; the input statuses of
 /// the module conventions.
 ///
 /// # Safety
 ///
 /// `channel` is NULL or a live channel handle; `queue` is NULL or points to `queue_len`
-/// readable bytes; `name_buf` is NULL or points to `name_cap` writable bytes; each count or
-/// length output is NULL or points to a writable value of its type.
+/// readable bytes; `arguments` is NULL, a live table or a valid view; `name_buf` is NULL or
+/// points to `name_cap` writable bytes; each count or length output is NULL or points to a
+/// writable value of its type.
 #[no_mangle]
 pub unsafe extern "C" fn warren_channel_queue_declare(
     channel: *const warren_channel,
     queue: *const u8,
     queue_len: usize,
     flags: warren_queue_flags,
+    arguments: *const warren_table,
     name_buf: *mut u8,
     name_cap: usize,
     name_len_out: *mut usize,
@@ -299,7 +302,9 @@ pub unsafe extern "C" fn warren_channel_queue_declare(
             exclusive: f & WARREN_QUEUE_EXCLUSIVE.0 != 0,
             auto_delete: f & WARREN_QUEUE_AUTO_DELETE.0 != 0,
         };
-        let ok = channel.queue_declare(queue, options, &FieldTable::new())?;
+        // SAFETY: `arguments` is NULL or readable (# Safety).
+        let args = unsafe { args_of(arguments) };
+        let ok = channel.queue_declare(queue, options, args)?;
         if name_buf.wanted() && ok.name.len() > name_buf.capacity() {
             // The name is declared but cannot be handed back: say so rather than cut it.
             return Err(Fail::new(
@@ -318,19 +323,81 @@ pub unsafe extern "C" fn warren_channel_queue_declare(
     })
 }
 
-/// Binds queue `queue` to exchange `exchange` with binding key `routing_key` (SEMANTICS E5,
-/// Q6): an empty queue name means the channel's last declared queue.
+/// Which binding call a [`binding`] is.
+#[derive(Clone, Copy)]
+enum Binding {
+    QueueBind,
+    QueueUnbind,
+    ExchangeBind,
+    ExchangeUnbind,
+}
+
+/// The body of the four binding calls: `to` is the queue or destination exchange, `from` the
+/// (source) exchange.
+///
+/// # Safety
+///
+/// As `warren_channel_queue_bind`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn binding(
+    which: Binding,
+    channel: *const warren_channel,
+    to: *const u8,
+    to_len: usize,
+    from: *const u8,
+    from_len: usize,
+    routing_key: *const u8,
+    routing_key_len: usize,
+    arguments: *const warren_table,
+) -> Result<(), Fail> {
+    let (to_input, to_what, from_what) = match which {
+        Binding::QueueBind | Binding::QueueUnbind => (Input::Queue, "queue", "exchange"),
+        Binding::ExchangeBind | Binding::ExchangeUnbind => {
+            (Input::Exchange, "destination", "source")
+        }
+    };
+    // SAFETY: `channel` is NULL or live; each pair is NULL or readable; `arguments` is NULL or
+    // readable (# Safety).
+    let (channel, to, from, key, args) = unsafe {
+        (
+            borrow(channel, "channel")?,
+            name(to, to_len, to_input, to_what)?,
+            name(from, from_len, Input::Exchange, from_what)?,
+            name(
+                routing_key,
+                routing_key_len,
+                Input::BindingKey,
+                "routing_key",
+            )?,
+            args_of(arguments),
+        )
+    };
+    match which {
+        Binding::QueueBind => channel.queue_bind(to, from, key, args)?,
+        Binding::QueueUnbind => channel.queue_unbind(to, from, key, args)?,
+        Binding::ExchangeBind => channel.exchange_bind(to, from, key, args)?,
+        Binding::ExchangeUnbind => channel.exchange_unbind(to, from, key, args)?,
+    }
+    Ok(())
+}
+
+/// Binds queue `queue` to exchange `exchange` with binding key `routing_key` and `arguments`
+/// (SEMANTICS E3, E5, Q6): an empty queue name means the channel's last declared queue.
+///
+/// `arguments` is a field table (NULL: none), read during the call only: for a headers
+/// exchange, the header terms and `x-match` (SEMANTICS E3). A binding is the set (queue,
+/// exchange, key, arguments): unbinding needs equal arguments.
 ///
 /// # Errors
 ///
 /// 404 for a missing queue or exchange, 403 for the default exchange, 405 for another
-/// connection's exclusive queue (each closes the channel); the input statuses of the module
-/// conventions.
+/// connection's exclusive queue, 406 for invalid headers arguments (each closes the
+/// channel); the input statuses of the module conventions.
 ///
 /// # Safety
 ///
 /// `channel` is NULL or a live channel handle; each (pointer, length) pair is NULL or points
-/// to that many readable bytes.
+/// to that many readable bytes; `arguments` is NULL, a live table or a valid view.
 #[no_mangle]
 pub unsafe extern "C" fn warren_channel_queue_bind(
     channel: *const warren_channel,
@@ -340,28 +407,28 @@ pub unsafe extern "C" fn warren_channel_queue_bind(
     exchange_len: usize,
     routing_key: *const u8,
     routing_key_len: usize,
+    arguments: *const warren_table,
 ) -> warren_status {
     ffi_boundary!(status, {
-        // SAFETY: `channel` is NULL or live; each pair is NULL or readable (# Safety).
-        let (channel, queue, exchange, key) = unsafe {
-            (
-                borrow(channel, "channel")?,
-                name(queue, queue_len, Input::Queue, "queue")?,
-                name(exchange, exchange_len, Input::Exchange, "exchange")?,
-                name(
-                    routing_key,
-                    routing_key_len,
-                    Input::BindingKey,
-                    "routing_key",
-                )?,
+        // SAFETY: passed on from this function's # Safety.
+        unsafe {
+            binding(
+                Binding::QueueBind,
+                channel,
+                queue,
+                queue_len,
+                exchange,
+                exchange_len,
+                routing_key,
+                routing_key_len,
+                arguments,
             )
-        };
-        channel.queue_bind(queue, exchange, key, &FieldTable::new())?;
-        Ok(())
+        }
     })
 }
 
-/// Removes a queue binding; a missing binding is no error (SEMANTICS Q10).
+/// Removes a queue binding, matched by queue, exchange, key and arguments; a missing binding
+/// is no error (SEMANTICS Q10).
 ///
 /// # Errors
 ///
@@ -379,24 +446,104 @@ pub unsafe extern "C" fn warren_channel_queue_unbind(
     exchange_len: usize,
     routing_key: *const u8,
     routing_key_len: usize,
+    arguments: *const warren_table,
 ) -> warren_status {
     ffi_boundary!(status, {
-        // SAFETY: `channel` is NULL or live; each pair is NULL or readable (# Safety).
-        let (channel, queue, exchange, key) = unsafe {
-            (
-                borrow(channel, "channel")?,
-                name(queue, queue_len, Input::Queue, "queue")?,
-                name(exchange, exchange_len, Input::Exchange, "exchange")?,
-                name(
-                    routing_key,
-                    routing_key_len,
-                    Input::BindingKey,
-                    "routing_key",
-                )?,
+        // SAFETY: passed on from this function's # Safety.
+        unsafe {
+            binding(
+                Binding::QueueUnbind,
+                channel,
+                queue,
+                queue_len,
+                exchange,
+                exchange_len,
+                routing_key,
+                routing_key_len,
+                arguments,
             )
-        };
-        channel.queue_unbind(queue, exchange, key, &FieldTable::new())?;
-        Ok(())
+        }
+    })
+}
+
+/// Binds exchange `destination` to exchange `source` with binding key `routing_key` and
+/// `arguments` (NULL: none): what `source` routes is routed on by `destination`, as if
+/// published to it with the same key and headers (SEMANTICS E5, E6; cycles are harmless, each
+/// exchange is visited once per message). AMQP's argument order: destination first.
+///
+/// # Errors
+///
+/// 403 if either is the default exchange `""`; 404 if either is missing; 406 for invalid
+/// arguments (each closes the channel); the input statuses of the module conventions.
+///
+/// # Safety
+///
+/// As `warren_channel_queue_bind`.
+#[no_mangle]
+pub unsafe extern "C" fn warren_channel_exchange_bind(
+    channel: *const warren_channel,
+    destination: *const u8,
+    destination_len: usize,
+    source: *const u8,
+    source_len: usize,
+    routing_key: *const u8,
+    routing_key_len: usize,
+    arguments: *const warren_table,
+) -> warren_status {
+    ffi_boundary!(status, {
+        // SAFETY: passed on from this function's # Safety.
+        unsafe {
+            binding(
+                Binding::ExchangeBind,
+                channel,
+                destination,
+                destination_len,
+                source,
+                source_len,
+                routing_key,
+                routing_key_len,
+                arguments,
+            )
+        }
+    })
+}
+
+/// Removes an exchange-to-exchange binding, matched by destination, source, key and
+/// arguments; a missing binding is no error (SEMANTICS E11).
+///
+/// # Errors
+///
+/// As `warren_channel_exchange_bind`.
+///
+/// # Safety
+///
+/// As `warren_channel_queue_bind`.
+#[no_mangle]
+pub unsafe extern "C" fn warren_channel_exchange_unbind(
+    channel: *const warren_channel,
+    destination: *const u8,
+    destination_len: usize,
+    source: *const u8,
+    source_len: usize,
+    routing_key: *const u8,
+    routing_key_len: usize,
+    arguments: *const warren_table,
+) -> warren_status {
+    ffi_boundary!(status, {
+        // SAFETY: passed on from this function's # Safety.
+        unsafe {
+            binding(
+                Binding::ExchangeUnbind,
+                channel,
+                destination,
+                destination_len,
+                source,
+                source_len,
+                routing_key,
+                routing_key_len,
+                arguments,
+            )
+        }
     })
 }
 
@@ -503,32 +650,11 @@ pub unsafe extern "C" fn warren_channel_basic_qos(
     })
 }
 
-/// The Rust properties of a C `warren_properties`.
-///
-/// # Safety
-///
-/// Each text pair of `p` is NULL or points to that many readable bytes.
-unsafe fn properties(p: &warren_properties) -> Result<BasicProperties, Fail> {
-    let mut props = BasicProperties::default();
-    if p.delivery_mode != 0 {
-        props.delivery_mode = Some(p.delivery_mode);
-    }
-    // SAFETY: each pair is NULL or readable (# Safety).
-    unsafe {
-        props.content_type =
-            opt_text(p.content_type, p.content_type_len, "content_type")?.map(String::from);
-        props.correlation_id =
-            opt_text(p.correlation_id, p.correlation_id_len, "correlation_id")?.map(String::from);
-        props.reply_to = opt_text(p.reply_to, p.reply_to_len, "reply_to")?.map(String::from);
-        props.message_id =
-            opt_text(p.message_id, p.message_id_len, "message_id")?.map(String::from);
-    }
-    Ok(props)
-}
-
 /// Publishes a message to `exchange` (empty: the default exchange, where the routing key
 /// names the queue) with `routing_key` (SEMANTICS P1-P5). The body is copied once into a
-/// buffer that every queue it reaches shares. `properties` may be NULL (none set).
+/// buffer that every queue it reaches shares. `properties` (from `warren_properties_new`, or
+/// a view such as a delivery's) is read during the call only and may be reused or freed
+/// after it; NULL publishes with no property set, the fastest path.
 ///
 /// On success `*queues_out` (optional) gets the number of queues that took the message: 0
 /// means it was unroutable and, not being `mandatory`, dropped.
@@ -536,16 +662,19 @@ unsafe fn properties(p: &warren_properties) -> Result<BasicProperties, Fail> {
 /// # Errors
 ///
 /// `WARREN_STATUS_NO_ROUTE` (312) when `mandatory` and no queue took it: the message is
-/// returned, nothing closes (in confirm mode it is still confirmed). 404 for a missing
-/// exchange, 403 for an internal one, 406 for a body over the broker's size limit or a bad
-/// `reply_to` (each closes the channel); `WARREN_STATUS_TOO_LONG` for a body over 512 MiB;
+/// returned (to the return callback first, if one is set), nothing closes (in confirm mode it
+/// is still confirmed). 404 for a missing exchange, 403 for an internal one, 406 for a body
+/// over the broker's size limit, an invalid `expiration`, a `CC` or `BCC` header that is no
+/// array or a bad `reply_to` (each closes the channel); `WARREN_STATUS_TOO_LONG` for a body
+/// over 512 MiB; `WARREN_STATUS_INVALID_STATE` for a `mandatory` publish on this channel from
+/// inside its own return callback (it could be returned into the callback it is called from);
 /// the input statuses. A failed publish routed nothing.
 ///
 /// # Safety
 ///
-/// `channel` is NULL or a live channel handle; each (pointer, length) pair, here and in
-/// `*properties`, is NULL or points to that many readable bytes; `properties` is NULL or
-/// points to an initialised `warren_properties`; `queues_out` is NULL or writable.
+/// `channel` is NULL or a live channel handle; each (pointer, length) pair is NULL or points
+/// to that many readable bytes; `properties` is NULL, a live `warren_properties` or a valid
+/// view, not changed during the call; `queues_out` is NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn warren_channel_basic_publish(
     channel: *const warren_channel,
@@ -555,13 +684,13 @@ pub unsafe extern "C" fn warren_channel_basic_publish(
     routing_key_len: usize,
     body_ptr: *const u8,
     body_len: usize,
-    properties_ptr: *const warren_properties,
+    properties: *const warren_properties,
     mandatory: bool,
     queues_out: *mut usize,
 ) -> warren_status {
     ffi_boundary!(status, {
-        // SAFETY: `channel` is NULL or live; each pair is NULL or readable; `properties_ptr`
-        // is NULL or an initialised struct; `queues_out` is NULL or writable (# Safety).
+        // SAFETY: `channel` is NULL or live; each pair is NULL or readable; `properties` is
+        // NULL or readable; `queues_out` is NULL or writable (# Safety).
         let (channel, exchange, key, body, props, queues_out) = unsafe {
             (
                 borrow(channel, "channel")?,
@@ -573,30 +702,169 @@ pub unsafe extern "C" fn warren_channel_basic_publish(
                     "routing_key",
                 )?,
                 body(body_ptr, body_len)?,
-                match opt_struct(properties_ptr) {
-                    Some(p) => properties(p)?,
-                    None => BasicProperties::default(),
+                if properties.is_null() {
+                    None
+                } else {
+                    Some(plain_ref(properties, "properties")?)
                 },
                 opt_out(queues_out),
             )
         };
+        if mandatory && in_return_callback(&channel) {
+            return Err(Fail::new(
+                WARREN_STATUS_INVALID_STATE,
+                "a mandatory publish on a channel from inside its own return callback",
+            ));
+        }
         let options = BasicPublishOptions {
             mandatory,
             immediate: false,
         };
-        match channel.basic_publish(exchange, key, options, Bytes::copy_from_slice(body), props)? {
-            Publish::Routed { queues } => set_opt(queues_out, queues),
-            Publish::Unroutable => set_opt(queues_out, 0),
-            Publish::Returned(r) => {
-                return Err(Fail::new(
-                    WARREN_STATUS_NO_ROUTE,
-                    format!(
-                        "{} {} - returned: no queue took the mandatory message (exchange '{}', routing key '{}')",
-                        r.reply_code, r.reply_text, r.exchange, r.routing_key
-                    ),
-                ))
-            }
+        let body = Bytes::copy_from_slice(body);
+        // The properties are made in the call, not moved into it: a 300-byte struct.
+        let published = match props {
+            None => channel.basic_publish(exchange, key, options, body, BasicProperties::default()),
+            Some(p) => channel.basic_publish(exchange, key, options, body, p.clone()),
+        };
+        match published {
+            Ok(Publish::Routed { queues }) => set_opt(queues_out, queues),
+            Ok(Publish::Unroutable) => set_opt(queues_out, 0),
+            Ok(Publish::Returned(r)) => return Err(returned(&r)),
+            Err(e) => return Err(e.into()),
         }
+        Ok(())
+    })
+}
+
+/// The failure of a mandatory publish no queue took (its message went to the return callback).
+#[cold]
+fn returned(r: &Return) -> Fail {
+    Fail::new(
+        WARREN_STATUS_NO_ROUTE,
+        format!(
+            "{} {} - returned: no queue took the mandatory message (exchange '{}', routing key \
+             '{}')",
+            r.reply_code, r.reply_text, r.exchange, r.routing_key
+        ),
+    )
+}
+
+/// A message returned to its publisher (`basic.return`, SEMANTICS P2), as the return callback
+/// sees it. Every pointer is borrowed for the callback call only: copy what must outlive it
+/// (the properties with `warren_table_copy` of their headers and the getters; the body with
+/// `memcpy`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct warren_returned_message {
+    /// The AMQP reply code: 312.
+    pub reply_code: u16,
+    /// The reply text, `NO_ROUTE` (not NUL-terminated).
+    pub reply_text: *const u8,
+    /// The length of `reply_text`.
+    pub reply_text_len: usize,
+    /// The exchange it was published to (empty: the default exchange).
+    pub exchange: *const u8,
+    /// The length of `exchange`.
+    pub exchange_len: usize,
+    /// Its routing key.
+    pub routing_key: *const u8,
+    /// The length of `routing_key`.
+    pub routing_key_len: usize,
+    /// Its properties, as published: a view, read with the `warren_properties_*` getters.
+    pub properties: *const warren_properties,
+    /// Its body (the published buffer, not a copy).
+    pub body: *const u8,
+    /// The length of `body`.
+    pub body_len: usize,
+}
+
+/// Called with each message returned to a publisher of this channel (a `mandatory` publish
+/// that no queue took, SEMANTICS P2): `message` and everything it points to are borrowed for
+/// the call only.
+pub type warren_return_callback =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, message: *const warren_returned_message)>;
+
+thread_local! {
+    /// The channel (its shared state's address) whose return callback this thread is in, so
+    /// calls that would wait for that callback's lock are refused instead of deadlocking.
+    static IN_RETURN: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The identity of a channel, for [`IN_RETURN`]: the address of its shared state (never 0).
+fn channel_id(channel: &Channel) -> usize {
+    std::sync::Arc::as_ptr(channel.shared()).addr()
+}
+
+/// Whether this thread is inside `channel`'s return callback.
+fn in_return_callback(channel: &Channel) -> bool {
+    IN_RETURN
+        .try_with(Cell::get)
+        .is_ok_and(|c| c == channel_id(channel))
+}
+
+/// Sets the channel's return callback: `callback(userdata, message)` with each message a
+/// `mandatory` publish on this channel returns (SEMANTICS P2). It replaces an earlier one (a
+/// call in progress on another thread finishes first).
+///
+/// Which thread calls it: the publishing thread, inside `warren_channel_basic_publish` of this
+/// channel, before that returns `WARREN_STATUS_NO_ROUTE` (and, in confirm mode, before the
+/// publish's confirm): nowhere else. It may publish on other channels, and non-`mandatory`
+/// messages on this one; a `mandatory` publish on this channel or a
+/// `warren_channel_set_return_callback` on it from inside the callback is refused with
+/// `WARREN_STATUS_INVALID_STATE`. It must return normally.
+///
+/// # Errors
+///
+/// `WARREN_STATUS_INVALID_STATE` from inside this channel's return callback;
+/// `WARREN_STATUS_NULL_ARGUMENT` for a NULL `channel` or `callback`.
+///
+/// # Safety
+///
+/// `channel` is NULL or a live channel handle. `userdata` may be used from the threads that
+/// publish on this channel and stays valid while they may publish on it (until the callback is
+/// replaced, or the channel closed or freed).
+#[no_mangle]
+pub unsafe extern "C" fn warren_channel_set_return_callback(
+    channel: *const warren_channel,
+    callback: warren_return_callback,
+    userdata: *mut c_void,
+) -> warren_status {
+    ffi_boundary!(status, {
+        // SAFETY: `channel` is NULL or live (# Safety).
+        let channel = unsafe { borrow(channel, "channel") }?;
+        let Some(callback) = callback else {
+            return Err(Fail::null("callback"));
+        };
+        if in_return_callback(&channel) {
+            return Err(Fail::new(
+                WARREN_STATUS_INVALID_STATE,
+                "set_return_callback on a channel from inside its own return callback",
+            ));
+        }
+        let userdata = UserData::new(userdata);
+        let id = channel_id(&channel);
+        channel.on_return(move |r: Return| {
+            let message = warren_returned_message {
+                reply_code: r.reply_code,
+                reply_text: r.reply_text.as_ptr(),
+                reply_text_len: r.reply_text.len(),
+                exchange: r.exchange.as_ptr(),
+                exchange_len: r.exchange.len(),
+                routing_key: r.routing_key.as_ptr(),
+                routing_key_len: r.routing_key.len(),
+                properties: plain_view(&r.properties),
+                body: r.body.as_ptr(),
+                body_len: r.body.len(),
+            };
+            let outer = IN_RETURN.try_with(|c| c.replace(id)).ok();
+            // SAFETY: `callback` is a C function of this type and `userdata` may be used on
+            // this publishing thread (warren_channel_set_return_callback's # Safety);
+            // `message` and what it points to (`r`) live until the call returns.
+            unsafe { callback(userdata.get(), &message) };
+            if let Some(outer) = outer {
+                let _gone = IN_RETURN.try_with(|c| c.set(outer));
+            }
+        });
         Ok(())
     })
 }
@@ -606,7 +874,8 @@ pub unsafe extern "C" fn warren_channel_basic_publish(
 /// one (`warren_consumer_tag` gives it). With `no_ack`, deliveries are settled on hand-over;
 /// otherwise each must be acked, nacked or rejected, and the channel's prefetch
 /// (`warren_channel_basic_qos`) caps how many one consumer holds. `exclusive` makes it the
-/// queue's only consumer.
+/// queue's only consumer. `arguments` is a field table (NULL: none), read during the call
+/// only: `x-priority` (SEMANTICS D5), `x-consumer-timeout` (A9).
 ///
 /// Receive with `warren_consumer_recv` or `warren_consumer_set_callback`; free with
 /// `warren_consumer_free` (which, without `warren_consumer_cancel`, puts its unacked
@@ -615,14 +884,14 @@ pub unsafe extern "C" fn warren_channel_basic_publish(
 /// # Errors
 ///
 /// 404 for a missing queue, 405 for another connection's exclusive queue, 403 when an
-/// exclusive consumer holds the queue (each closes the channel); 530 for a tag in use on the
-/// channel (closes the connection); the input statuses.
+/// exclusive consumer holds the queue, 406 for an invalid argument (each closes the
+/// channel); 530 for a tag in use on the channel (closes the connection); the input statuses.
 ///
 /// # Safety
 ///
 /// `channel` is NULL or a live channel handle; each (pointer, length) pair is NULL or points
-/// to that many readable bytes; `consumer_out` is NULL or points to a writable
-/// `warren_consumer *`.
+/// to that many readable bytes; `arguments` is NULL, a live table or a valid view;
+/// `consumer_out` is NULL or points to a writable `warren_consumer *`.
 #[no_mangle]
 pub unsafe extern "C" fn warren_channel_basic_consume(
     channel: *const warren_channel,
@@ -632,6 +901,7 @@ pub unsafe extern "C" fn warren_channel_basic_consume(
     consumer_tag_len: usize,
     no_ack: bool,
     exclusive: bool,
+    arguments: *const warren_table,
     consumer_out: *mut *mut warren_consumer,
 ) -> warren_status {
     ffi_boundary!(status, {
@@ -655,7 +925,9 @@ pub unsafe extern "C" fn warren_channel_basic_consume(
             exclusive,
             no_local: false,
         };
-        let consumer = channel.basic_consume(queue, tag, options, &FieldTable::new())?;
+        // SAFETY: `arguments` is NULL or readable (# Safety).
+        let args = unsafe { args_of(arguments) };
+        let consumer = channel.basic_consume(queue, tag, options, args)?;
         consumer_out.set(into_raw(ConsumerHandle::new(consumer)));
         Ok(())
     })
@@ -699,7 +971,7 @@ pub unsafe extern "C" fn warren_channel_basic_get(
         match channel.basic_get(queue, BasicGetOptions { no_ack })? {
             Some(got) => {
                 set_opt(count_out, got.message_count);
-                delivery_out.set(into_raw(got.delivery));
+                delivery_out.set(into_raw_recycled(got.delivery));
             }
             None => {
                 set_opt(count_out, 0);
@@ -789,6 +1061,31 @@ pub unsafe extern "C" fn warren_channel_basic_reject(
             DeliveryTag::new(delivery_tag),
             BasicRejectOptions { requeue },
         )?;
+        Ok(())
+    })
+}
+
+/// Requeues every unacked delivery of the channel (SEMANTICS A11): they go back to their
+/// queues at their places, `redelivered`, and their returned count grows by one (A10);
+/// settling them afterwards changes nothing (A8). `requeue` must be true.
+///
+/// # Errors
+///
+/// 540 (`WARREN_STATUS_NOT_IMPLEMENTED`, closing the connection) when `requeue` is false, as
+/// RabbitMQ; `WARREN_STATUS_CHANNEL_CLOSED`; `WARREN_STATUS_NULL_ARGUMENT`.
+///
+/// # Safety
+///
+/// `channel` is NULL or a live channel handle.
+#[no_mangle]
+pub unsafe extern "C" fn warren_channel_basic_recover(
+    channel: *const warren_channel,
+    requeue: bool,
+) -> warren_status {
+    ffi_boundary!(status, {
+        // SAFETY: `channel` is NULL or live (# Safety).
+        let channel = unsafe { borrow(channel, "channel") }?;
+        channel.basic_recover(requeue)?;
         Ok(())
     })
 }
@@ -897,10 +1194,16 @@ pub unsafe extern "C" fn warren_channel_wait_for_confirms_or_die(
 ///
 /// Which thread calls it: the publishing thread, inside `warren_channel_basic_publish`, for
 /// outcomes known at once; the durable store's thread for those that waited for an fsync.
-/// Calls for one channel never overlap. It may publish on this channel. It must return
-/// normally and quickly (it delays the publish or the store). The callback and
+/// Calls for one channel never overlap. It may publish on this channel and replace itself. It
+/// must return normally and quickly (it delays the publish or the store). The callback and
 /// `warren_channel_wait_for_confirms` are told independently: a wait may return before the
 /// callback has seen the last outcomes.
+///
+/// When this call replaces a callback, it first waits for a call of the old one running on
+/// another thread to return: afterwards the old callback is not called again and its userdata
+/// is free to go (called from inside the old callback, it cannot wait for itself: the old
+/// userdata is then unused once that callback returns). So do not hold a lock the callback
+/// takes while calling this (nor `warren_channel_close` or `warren_channel_free`).
 ///
 /// # Errors
 ///
@@ -909,8 +1212,10 @@ pub unsafe extern "C" fn warren_channel_wait_for_confirms_or_die(
 /// # Safety
 ///
 /// `channel` is NULL or a live channel handle. `userdata` may be used from the threads above
-/// and stays valid until the channel is closed and freed and every confirm of its publishes
-/// came (after `warren_channel_wait_for_confirms` returned `WARREN_STATUS_OK`, or the close).
+/// and stays valid until the callback is replaced (this function returned), or
+/// `warren_channel_close` returned, or the `warren_channel_free` (or last
+/// `warren_consumer_free`) that closed the channel returned, or its connection's or broker's
+/// close returned; from inside the callback itself, until that callback returns.
 #[no_mangle]
 pub unsafe extern "C" fn warren_channel_set_confirm_callback(
     channel: *const warren_channel,
@@ -929,13 +1234,21 @@ pub unsafe extern "C" fn warren_channel_set_confirm_callback(
             // this thread (the # Safety of warren_channel_set_confirm_callback).
             unsafe { callback(userdata.get(), c.seq.get(), c.multiple, c.ack) }
         });
+        // With no lock held: a call of the replaced callback on another thread may finish.
+        if let Some(confirms) = channel.shared().confirms() {
+            confirms.quiesce();
+        }
         Ok(())
     })
 }
 
 /// Closes the channel (SEMANTICS A7): its consumers end and its unacked deliveries go back to
-/// their queues, `redelivered`. Closing twice does nothing; the handle still needs
-/// `warren_channel_free`.
+/// their queues, `redelivered`; pending confirms get no outcome (C7). Closing twice does
+/// nothing more; the handle still needs `warren_channel_free`.
+///
+/// Once it returns, the confirm callback is not running on another thread and is not called
+/// again (even if the channel was already closed, e.g. by its connection on another thread):
+/// its userdata may go. Called from inside the confirm callback, it cannot wait for that call.
 ///
 /// # Errors
 ///
@@ -950,12 +1263,16 @@ pub unsafe extern "C" fn warren_channel_close(channel: *const warren_channel) ->
         // SAFETY: `channel` is NULL or live (# Safety).
         let channel = unsafe { borrow(channel, "channel") }?;
         channel.close();
+        if let Some(confirms) = channel.shared().confirms() {
+            confirms.quiesce();
+        }
         Ok(())
     })
 }
 
 /// Frees the channel handle; NULL does nothing. The channel closes once this handle and its
-/// consumers are gone (deliveries do not keep it open).
+/// consumers are gone (deliveries do not keep it open); a free that closes it returns, as
+/// `warren_channel_close` does, once no confirm callback runs.
 ///
 /// # Safety
 ///
@@ -963,7 +1280,16 @@ pub unsafe extern "C" fn warren_channel_close(channel: *const warren_channel) ->
 #[no_mangle]
 pub unsafe extern "C" fn warren_channel_free(channel: *mut warren_channel) {
     ffi_boundary!(default = (), {
+        // SAFETY: `channel` is NULL or live until the free below (# Safety).
+        let confirms = unsafe { borrow(channel.cast_const(), "channel") }
+            .ok()
+            .and_then(|ch| ch.shared().confirms().cloned());
         // SAFETY: `channel` is NULL or live, and not used after this (# Safety).
-        unsafe { free(channel) }
+        unsafe { free(channel) };
+        if let Some(confirms) = confirms {
+            // If this free closed the channel, a dispatcher on another thread may still be
+            // giving reports to the callback: wait for it (a no-op otherwise).
+            confirms.quiesce();
+        }
     })
 }

@@ -12,7 +12,9 @@
 //! callback runs once it returns. The one exception is a free from inside the callback itself:
 //! the thread cannot join itself, so it ends as soon as that callback returns.
 
-use super::boundary::{borrow, free, into_raw, millis, out, out_buf, Fail, Handle, UserData};
+use super::boundary::{
+    borrow, free, into_raw_recycled, millis, out, out_buf, Fail, Handle, UserData,
+};
 use super::delivery::warren_delivery;
 use super::status::warren_status::{self, *};
 use crate::{Consumer, Delivery};
@@ -127,7 +129,7 @@ fn receive(
         }
         match consumer.recv_timeout(FOREVER) {
             Ok(Some(delivery)) => {
-                let d = into_raw::<warren_delivery>(delivery);
+                let d = into_raw_recycled::<warren_delivery>(delivery);
                 // SAFETY: `callback` is a C function of this type and `userdata` may be used on
                 // this thread (warren_consumer_set_callback's # Safety); `d` is a live handle
                 // whose ownership passes to the callback.
@@ -188,7 +190,7 @@ pub unsafe extern "C" fn warren_consumer_recv(
         };
         match got {
             Some(d) => {
-                delivery_out.set(into_raw(d));
+                delivery_out.set(into_raw_recycled(d));
                 Ok(())
             }
             None => Err(Fail::new(

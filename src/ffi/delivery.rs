@@ -1,7 +1,10 @@
 //! `warren_delivery_*`: a received message: its body (zero-copy), routing data and
 //! properties, and settling it.
 
-use super::boundary::{borrow, free, out, Fail, Handle, Out};
+use super::boundary::{
+    borrow, free_recycled, out, plain_view, set_str, Fail, Handle, Recycled, Spare,
+};
+use super::properties::warren_properties;
 use super::status::warren_status;
 use crate::broker::{BasicNackOptions, BasicRejectOptions};
 use crate::Delivery;
@@ -22,17 +25,14 @@ impl Handle for warren_delivery {
     type Rust = Delivery;
 }
 
-/// Writes a borrowed byte string to a (pointer, length) output pair: NULL and 0 for `None`.
-fn set_str(ptr_out: Out<'_, *const u8>, len_out: Out<'_, usize>, s: Option<&[u8]>) {
-    match s {
-        Some(s) => {
-            ptr_out.set(s.as_ptr());
-            len_out.set(s.len());
-        }
-        None => {
-            ptr_out.set(std::ptr::null());
-            len_out.set(0);
-        }
+thread_local! {
+    /// The allocation of the last delivery handle this thread freed, for its next one.
+    static SPARE: Spare<Delivery> = const { Spare::new() };
+}
+
+impl Recycled for warren_delivery {
+    fn spare() -> &'static std::thread::LocalKey<Spare<Delivery>> {
+        &SPARE
     }
 }
 
@@ -244,6 +244,95 @@ pub unsafe extern "C" fn warren_delivery_message_id(
     })
 }
 
+/// All its properties, as published (SEMANTICS P3), with `x-delivery-count` in the headers
+/// when it failed before (A10): `*properties_out` gets a view, read with the
+/// `warren_properties_*` getters (`warren_properties_headers` for the headers, `x-death`
+/// included), valid until `warren_delivery_free`; never freed or changed by the caller.
+///
+/// # Errors
+///
+/// `WARREN_STATUS_NULL_ARGUMENT` if an argument is NULL.
+///
+/// # Safety
+///
+/// `delivery` is NULL or a live delivery handle; `properties_out` is NULL or points to a
+/// writable `const warren_properties *`.
+#[no_mangle]
+pub unsafe extern "C" fn warren_delivery_properties(
+    delivery: *const warren_delivery,
+    properties_out: *mut *const warren_properties,
+) -> warren_status {
+    ffi_boundary!(status, {
+        // SAFETY: `delivery` is NULL or live; `properties_out` is NULL or writable (# Safety).
+        let (d, properties_out) = unsafe {
+            (
+                borrow(delivery, "delivery")?,
+                out(properties_out, "properties_out")?,
+            )
+        };
+        // The properties live in the delivery's slot (or the message it shares) until its
+        // free, so the view stays valid that long.
+        properties_out.set(plain_view(d.properties()));
+        Ok(())
+    })
+}
+
+/// The tag of the consumer that received it (valid until `warren_delivery_free`); NULL and 0
+/// for one from `warren_channel_basic_get`.
+///
+/// # Errors
+///
+/// `WARREN_STATUS_NULL_ARGUMENT` if an argument is NULL.
+///
+/// # Safety
+///
+/// `delivery` is NULL or a live delivery handle; `ptr_out` and `len_out` are NULL or
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn warren_delivery_consumer_tag(
+    delivery: *const warren_delivery,
+    ptr_out: *mut *const u8,
+    len_out: *mut usize,
+) -> warren_status {
+    ffi_boundary!(status, {
+        // SAFETY: passed on from this function's # Safety.
+        unsafe {
+            str_accessor(delivery, ptr_out, len_out, |d| {
+                d.consumer_tag().map(str::as_bytes)
+            })
+        }
+    })
+}
+
+/// RabbitMQ 4.3's failed delivery count (SEMANTICS A10): rejects with requeue and consumer or
+/// channel losses before this delivery; 0 for a NULL or poisoned delivery.
+///
+/// # Safety
+///
+/// `delivery` is NULL or a live delivery handle.
+#[no_mangle]
+pub unsafe extern "C" fn warren_delivery_failed_count(delivery: *const warren_delivery) -> u32 {
+    ffi_boundary!(default = 0, {
+        // SAFETY: `delivery` is NULL or live (# Safety).
+        unsafe { borrow(delivery, "delivery") }.map_or(0, |d| d.failed_count())
+    })
+}
+
+/// RabbitMQ 4.3's returned delivery count (SEMANTICS A10): nacks with requeue,
+/// `warren_channel_basic_recover` and consumer timeouts before this delivery; 0 for a NULL or
+/// poisoned delivery.
+///
+/// # Safety
+///
+/// `delivery` is NULL or a live delivery handle.
+#[no_mangle]
+pub unsafe extern "C" fn warren_delivery_returned_count(delivery: *const warren_delivery) -> u32 {
+    ffi_boundary!(default = 0, {
+        // SAFETY: `delivery` is NULL or live (# Safety).
+        unsafe { borrow(delivery, "delivery") }.map_or(0, |d| d.returned_count())
+    })
+}
+
 /// The `delivery_mode` property (2: persistent); 0 when unset, and for a NULL or poisoned
 /// delivery.
 ///
@@ -369,6 +458,6 @@ pub unsafe extern "C" fn warren_delivery_reject(
 pub unsafe extern "C" fn warren_delivery_free(delivery: *mut warren_delivery) {
     ffi_boundary!(default = (), {
         // SAFETY: `delivery` is NULL or live, and not used after this (# Safety).
-        unsafe { free(delivery) }
+        unsafe { free_recycled(delivery) }
     })
 }

@@ -1,10 +1,12 @@
 //! The C ABI: `include/warren.h`, generated from this module by cbindgen.
 //!
-//! One file per C object family (broker, connection, channel, consumer, delivery, topic
-//! matcher), [`warren_status`] in `status.rs`, the version in
-//! `version.rs`, and every pointer cast, NULL check and the panic boundary in `boundary.rs`
-//! (the rustls-ffi layout, STYLE 9). The functions are re-exported here; Rust code has no
-//! reason to call them (use [`crate::broker`]), they exist for C and C++.
+//! One file per C object family (broker and its options, connection, channel, consumer,
+//! delivery, field tables and arrays, message properties, topic matcher), [`warren_status`] in
+//! `status.rs`, the version in `version.rs`, and every pointer cast, NULL check and the panic
+//! boundary in `boundary.rs` (the rustls-ffi layout, STYLE 9). `testing.rs` holds the one hook
+//! that panics on purpose, for the C test of the boundary; it is not in the header. The
+//! functions are re-exported here; Rust code has no reason to call them (use
+//! [`crate::broker`]), they exist for C and C++.
 //!
 //! # API conventions
 //!
@@ -35,6 +37,13 @@
 //! Every handle (`warren_broker`, `warren_connection`, `warren_channel`, `warren_consumer`,
 //! `warren_delivery`, `warren_topic`) is opaque, created by a `_new`, `_open` or a call that
 //! says it returns one, and owned by the caller until its `_free`. `_free(NULL)` does nothing.
+//!
+//! Plain values (`warren_table`, `warren_array`, `warren_properties`,
+//! `warren_broker_options`) are opaque too, owned from their `_new` to their `_free`, and
+//! changed by setters. Calls that take one as input (a publish's properties, a declare's
+//! arguments) read it during the call only: it may be reused or freed after. Some calls
+//! return *views* instead (`const` pointers: a delivery's properties and headers, a nested
+//! table): borrowed, valid while what they were read from is, never freed or changed.
 //! Handles are independent: freeing a broker does not free its connections, nor a channel its
 //! deliveries, and any order of frees is fine (a child keeps what it needs alive). Freeing a
 //! connection or a channel handle closes it (its consumers end, unacked deliveries go back to
@@ -55,10 +64,11 @@
 //! A channel, a consumer and a delivery may be used from any thread, one thread at a time
 //! (AMQP's model: one channel per thread); concurrent calls on one channel are memory-safe,
 //! but the order of their effects is then unspecified. A handle must not be freed while
-//! another thread uses it. Callbacks (`warren_consumer_set_callback`,
-//! `warren_channel_set_confirm_callback`) say which thread calls them; they must return
-//! normally: a C++ exception or a `longjmp` out of a callback through warren is undefined
-//! behaviour.
+//! another thread uses it. Plain values follow the same rule: one thread at a time, or
+//! several readers of one nobody changes. Callbacks (`warren_consumer_set_callback`,
+//! `warren_channel_set_confirm_callback`, `warren_channel_set_return_callback`) say which
+//! thread calls them and until when their userdata is used; they must return normally: a C++
+//! exception or a `longjmp` out of a callback through warren is undefined behaviour.
 //!
 //! # Panics
 //!
@@ -69,11 +79,10 @@
 //!
 //! # Limits
 //!
-//! Not yet in the C ABI: headers exchanges' binding arguments and message headers (no
-//! `FieldTable` from C), exchange-to-exchange bindings, queue and consume arguments (TTL,
-//! consumer timeout), `basic.return` contents (a mandatory publish that no queue took returns
-//! `WARREN_STATUS_NO_ROUTE`), `basic_recover`, and the properties other than `delivery_mode`,
-//! `content_type`, `correlation_id`, `reply_to` and `message_id`.
+//! Not in the C ABI: transactions (540 anyway), per-publish confirmation handles (use the
+//! confirm callback or the waits), the RPC helper and the route explainer, store statistics
+//! and fault injection, the async `Stream`. Field tables carry RabbitMQ's types but no short
+//! strings (see [`crate::message`]).
 #![allow(unsafe_code)]
 // C names: `warren_channel`, `warren_status`, as the header spells them.
 #![allow(non_camel_case_types)]
@@ -85,7 +94,11 @@ mod channel;
 mod connection;
 mod consumer;
 mod delivery;
+mod options;
+mod properties;
 mod status;
+mod table;
+mod testing;
 mod topic;
 mod version;
 
@@ -95,6 +108,10 @@ pub use channel::*;
 pub use connection::*;
 pub use consumer::*;
 pub use delivery::*;
+pub use options::*;
+pub use properties::*;
 pub use status::*;
+pub use table::*;
+pub use testing::*;
 pub use topic::*;
 pub use version::*;

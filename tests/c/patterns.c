@@ -71,16 +71,26 @@ static int body_is(const warren_delivery *d, const char *want) {
          bytes_eq(ptr, len, want);
 }
 
+/* A properties object with delivery_mode 2 (persistent), or NULL (counted as a failure);
+ * the caller frees it. */
+static warren_properties *persistent_properties(void) {
+  warren_properties *p = NULL;
+  REQUIRE_OK(warren_properties_new(&p), NULL);
+  EXPECT(warren_properties_set_delivery_mode(p, 2), WARREN_STATUS_OK);
+  return p;
+}
+
 static warren_consumer *consume(warren_channel *ch, const char *queue, bool no_ack) {
   warren_consumer *c = NULL;
-  REQUIRE_OK(warren_channel_basic_consume(ch, STR(queue), NULL, 0, no_ack, false, &c), NULL);
+  REQUIRE_OK(warren_channel_basic_consume(ch, STR(queue), NULL, 0, no_ack, false, NULL, &c), NULL);
   return c;
 }
 
 /* Declares a server-named exclusive queue; its name goes to `name` (NUL-terminated). */
 static int declare_temp_queue(warren_channel *ch, char name[WARREN_MAX_NAME_LEN + 1]) {
   size_t len = 0;
-  REQUIRE_OK(warren_channel_queue_declare(ch, NULL, 0, WARREN_QUEUE_EXCLUSIVE, (uint8_t *)name,
+  REQUIRE_OK(warren_channel_queue_declare(ch, NULL, 0, WARREN_QUEUE_EXCLUSIVE, NULL,
+                                          (uint8_t *)name,
                                           WARREN_MAX_NAME_LEN, &len, NULL, NULL),
              0);
   name[len] = '\0';
@@ -104,7 +114,7 @@ static void test_hello(void) {
   warren_channel *ch = open_channel(broker, NULL);
   REQUIRE(ch != NULL);
   uint32_t messages = 99, consumers = 99;
-  REQUIRE_OK(warren_channel_queue_declare(ch, STR("hello"), 0, NULL, 0, NULL, &messages,
+  REQUIRE_OK(warren_channel_queue_declare(ch, STR("hello"), 0, NULL, NULL, 0, NULL, &messages,
                                           &consumers));
   CHECK(messages == 0 && consumers == 0);
   warren_consumer *c = consume(ch, "hello", true);
@@ -136,17 +146,19 @@ static void test_round_robin(void) {
   warren_channel *ch2 = open_channel(broker, NULL);
   REQUIRE(tasks && ch1 && ch2);
   REQUIRE_OK(warren_channel_queue_declare(tasks, STR("task_queue"), WARREN_QUEUE_DURABLE, NULL,
+                                          NULL,
                                           0, NULL, NULL, NULL));
   warren_consumer *w1 = consume(ch1, "task_queue", false);
   warren_consumer *w2 = consume(ch2, "task_queue", false);
   REQUIRE(w1 && w2);
   const char *names[] = {"First message.", "Second message..", "Third message...",
                          "Fourth....", "Fifth....."};
-  warren_properties persistent = {0};
-  persistent.delivery_mode = 2;
+  warren_properties *persistent = persistent_properties();
+  REQUIRE(persistent != NULL);
   for (int i = 0; i < 5; i++) {
-    publish(tasks, "", "task_queue", names[i], &persistent, NULL);
+    publish(tasks, "", "task_queue", names[i], persistent, NULL);
   }
+  warren_properties_free(persistent); /* a publish copies what it needs */
   /* The tutorial's output: worker 1 gets the 1st, 3rd and 5th, worker 2 the 2nd and 4th. */
   for (int i = 0; i < 5; i++) {
     warren_delivery *d = recv_one(i % 2 == 0 ? w1 : w2, 5000);
@@ -172,6 +184,7 @@ static void test_fair_dispatch_prefetch_1(void) {
   warren_channel *quick_ch = open_channel(broker, NULL);
   REQUIRE(tasks && busy_ch && quick_ch);
   REQUIRE_OK(warren_channel_queue_declare(tasks, STR("task_queue"), WARREN_QUEUE_DURABLE, NULL,
+                                          NULL,
                                           0, NULL, NULL, NULL));
   REQUIRE_OK(warren_channel_basic_qos(busy_ch, 1, false));
   REQUIRE_OK(warren_channel_basic_qos(quick_ch, 1, false));
@@ -213,7 +226,7 @@ static void test_redelivery_when_a_consumer_goes_away(void) {
   warren_channel *ch_a = open_channel(broker, NULL);
   warren_channel *ch_b = open_channel(broker, NULL);
   REQUIRE(tasks && ch_a && ch_b);
-  REQUIRE_OK(warren_channel_queue_declare(tasks, STR("jobs"), 0, NULL, 0, NULL, NULL, NULL));
+  REQUIRE_OK(warren_channel_queue_declare(tasks, STR("jobs"), 0, NULL, NULL, 0, NULL, NULL, NULL));
   REQUIRE_OK(warren_channel_basic_qos(ch_a, 1, false));
   REQUIRE_OK(warren_channel_basic_qos(ch_b, 1, false));
   warren_consumer *a = consume(ch_a, "jobs", false);
@@ -305,7 +318,7 @@ static void test_redelivery_when_a_callback_consumer_goes_away(void) {
   warren_channel *ch = open_channel(broker, NULL);
   warren_channel *other = open_channel(broker, NULL);
   REQUIRE(ch && other);
-  REQUIRE_OK(warren_channel_queue_declare(ch, STR("jobs"), 0, NULL, 0, NULL, NULL, NULL));
+  REQUIRE_OK(warren_channel_queue_declare(ch, STR("jobs"), 0, NULL, NULL, 0, NULL, NULL, NULL));
   struct self_freeing s = {.consumer = consume(ch, "jobs", false)};
   REQUIRE(s.consumer != NULL);
   pthread_mutex_init(&s.lock, NULL);
@@ -346,17 +359,18 @@ static void test_fanout(void) {
   REQUIRE_OK(warren_broker_new(&broker));
   warren_channel *emit = open_channel(broker, NULL);
   REQUIRE(emit != NULL);
-  REQUIRE_OK(warren_channel_exchange_declare(emit, STR("logs"), WARREN_EXCHANGE_TYPE_FANOUT, 0));
+  REQUIRE_OK(warren_channel_exchange_declare(emit, STR("logs"), WARREN_EXCHANGE_TYPE_FANOUT, 0,
+                                             NULL));
   warren_channel *subs[2];
   warren_consumer *cons[2];
   for (int i = 0; i < 2; i++) {
     subs[i] = open_channel(broker, NULL);
     REQUIRE(subs[i] != NULL);
     REQUIRE_OK(warren_channel_exchange_declare(subs[i], STR("logs"),
-                                               WARREN_EXCHANGE_TYPE_FANOUT, 0));
+                                               WARREN_EXCHANGE_TYPE_FANOUT, 0, NULL));
     char queue[WARREN_MAX_NAME_LEN + 1];
     REQUIRE(declare_temp_queue(subs[i], queue));
-    REQUIRE_OK(warren_channel_queue_bind(subs[i], STR(queue), STR("logs"), NULL, 0));
+    REQUIRE_OK(warren_channel_queue_bind(subs[i], STR(queue), STR("logs"), NULL, 0, NULL));
     cons[i] = consume(subs[i], queue, true);
     REQUIRE(cons[i] != NULL);
   }
@@ -382,13 +396,13 @@ static void test_direct(void) {
   warren_channel *ch = open_channel(broker, NULL);
   REQUIRE(ch != NULL);
   REQUIRE_OK(warren_channel_exchange_declare(ch, STR("direct_logs"),
-                                             WARREN_EXCHANGE_TYPE_DIRECT, 0));
+                                             WARREN_EXCHANGE_TYPE_DIRECT, 0, NULL));
   char q1[WARREN_MAX_NAME_LEN + 1], q2[WARREN_MAX_NAME_LEN + 1];
   REQUIRE(declare_temp_queue(ch, q1) && declare_temp_queue(ch, q2));
-  REQUIRE_OK(warren_channel_queue_bind(ch, STR(q1), STR("direct_logs"), STR("error")));
+  REQUIRE_OK(warren_channel_queue_bind(ch, STR(q1), STR("direct_logs"), STR("error"), NULL));
   const char *all[] = {"info", "warning", "error"};
   for (int i = 0; i < 3; i++) {
-    REQUIRE_OK(warren_channel_queue_bind(ch, STR(q2), STR("direct_logs"), STR(all[i])));
+    REQUIRE_OK(warren_channel_queue_bind(ch, STR(q2), STR("direct_logs"), STR(all[i]), NULL));
   }
   warren_consumer *c1 = consume(ch, q1, true);
   warren_consumer *c2 = consume(ch, q2, true);
@@ -426,12 +440,12 @@ static void test_topic_exchange(void) {
   warren_channel *ch = open_channel(broker, NULL);
   REQUIRE(ch != NULL);
   REQUIRE_OK(warren_channel_exchange_declare(ch, STR("topic_logs"), WARREN_EXCHANGE_TYPE_TOPIC,
-                                             0));
+                                             0, NULL));
   char q1[WARREN_MAX_NAME_LEN + 1], q2[WARREN_MAX_NAME_LEN + 1];
   REQUIRE(declare_temp_queue(ch, q1) && declare_temp_queue(ch, q2));
-  REQUIRE_OK(warren_channel_queue_bind(ch, STR(q1), STR("topic_logs"), STR("*.orange.*")));
-  REQUIRE_OK(warren_channel_queue_bind(ch, STR(q2), STR("topic_logs"), STR("*.*.rabbit")));
-  REQUIRE_OK(warren_channel_queue_bind(ch, STR(q2), STR("topic_logs"), STR("lazy.#")));
+  REQUIRE_OK(warren_channel_queue_bind(ch, STR(q1), STR("topic_logs"), STR("*.orange.*"), NULL));
+  REQUIRE_OK(warren_channel_queue_bind(ch, STR(q2), STR("topic_logs"), STR("*.*.rabbit"), NULL));
+  REQUIRE_OK(warren_channel_queue_bind(ch, STR(q2), STR("topic_logs"), STR("lazy.#"), NULL));
   /* Tutorial 5's table, and `#` matching zero words (SEMANTICS T3). */
   struct {
     const char *key;
@@ -521,12 +535,14 @@ static void rpc_serve(void *userdata, warren_delivery *d) {
   memcpy(request, body, body_len < 15 ? body_len : 15);
   char reply[32];
   snprintf(reply, sizeof reply, "%lu", fib((unsigned)atoi(request)));
-  warren_properties props = {0};
-  props.correlation_id = corr; /* borrowed from the delivery: valid until its free */
-  props.correlation_id_len = corr_len;
-  EXPECT(warren_channel_basic_publish(s->ch, NULL, 0, reply_to, reply_to_len, STR(reply),
-                                      &props, false, NULL),
+  warren_properties *props = NULL;
+  EXPECT(warren_properties_new(&props), WARREN_STATUS_OK);
+  /* corr is borrowed from the delivery (valid until its free); the setter copies it. */
+  EXPECT(warren_properties_set_correlation_id(props, corr, corr_len), WARREN_STATUS_OK);
+  EXPECT(warren_channel_basic_publish(s->ch, NULL, 0, reply_to, reply_to_len, STR(reply), props,
+                                      false, NULL),
          WARREN_STATUS_OK);
+  warren_properties_free(props);
   EXPECT(warren_delivery_ack(d), WARREN_STATUS_OK);
   warren_delivery_free(d);
   atomic_fetch_add(&s->served, 1);
@@ -540,7 +556,7 @@ static void test_rpc(void) {
   pthread_cond_init(&server.ended_cv, NULL);
   warren_channel *client = open_channel(broker, NULL);
   REQUIRE(server.ch && client);
-  REQUIRE_OK(warren_channel_queue_declare(server.ch, STR("rpc_queue"), 0, NULL, 0, NULL, NULL,
+  REQUIRE_OK(warren_channel_queue_declare(server.ch, STR("rpc_queue"), 0, NULL, NULL, 0, NULL, NULL,
                                           NULL));
   REQUIRE_OK(warren_channel_basic_qos(server.ch, 1, false));
   warren_consumer *serving = consume(server.ch, "rpc_queue", false);
@@ -552,21 +568,22 @@ static void test_rpc(void) {
   warren_consumer *replies = consume(client, callback_queue, true);
   REQUIRE(replies != NULL);
   unsigned ns[] = {10, 20, 30};
+  warren_properties *props = NULL;
+  REQUIRE_OK(warren_properties_new(&props));
+  REQUIRE_OK(warren_properties_set_reply_to(props, STR(callback_queue)));
   for (int i = 0; i < 3; i++) {
     char corr[16], body[16];
     snprintf(corr, sizeof corr, "req-%u", ns[i]);
     snprintf(body, sizeof body, "%u", ns[i]);
-    warren_properties props = {0};
-    props.reply_to = (const uint8_t *)callback_queue;
-    props.reply_to_len = strlen(callback_queue);
-    props.correlation_id = (const uint8_t *)corr;
-    props.correlation_id_len = strlen(corr);
+    /* One object for every request: each publish reads it during the call only. */
+    EXPECT(warren_properties_set_correlation_id(props, STR(corr)), WARREN_STATUS_OK);
     size_t queues = 0;
-    EXPECT(warren_channel_basic_publish(client, NULL, 0, STR("rpc_queue"), STR(body), &props,
-                                        true, &queues),
+    EXPECT(warren_channel_basic_publish(client, NULL, 0, STR("rpc_queue"), STR(body), props, true,
+                                        &queues),
            WARREN_STATUS_OK);
     CHECK(queues == 1);
   }
+  warren_properties_free(props);
   /* Match each reply to its request by correlation id. */
   int matched = 0;
   for (int i = 0; i < 3; i++) {
@@ -653,7 +670,7 @@ static void test_confirms(void) {
   REQUIRE_OK(warren_broker_open(STR(dir), &broker));
   warren_channel *ch = open_channel(broker, NULL);
   REQUIRE(ch != NULL);
-  REQUIRE_OK(warren_channel_queue_declare(ch, STR("orders"), WARREN_QUEUE_DURABLE, NULL, 0,
+  REQUIRE_OK(warren_channel_queue_declare(ch, STR("orders"), WARREN_QUEUE_DURABLE, NULL, NULL, 0,
                                           NULL, NULL, NULL));
   CHECK(warren_channel_next_publish_seq_no(ch) == 0);
   struct confirm_log log = {.reported_twice = 0};
@@ -662,14 +679,14 @@ static void test_confirms(void) {
   REQUIRE_OK(warren_channel_set_confirm_callback(ch, on_confirm, &log));
   REQUIRE_OK(warren_channel_confirm_select(ch));
   CHECK(warren_channel_next_publish_seq_no(ch) == 1);
-  warren_properties persistent = {0};
-  persistent.delivery_mode = 2;
+  warren_properties *persistent = persistent_properties();
+  REQUIRE(persistent != NULL);
   char body[32];
 
   /* Strategy 1: one at a time, each waited for. */
   for (int i = 0; i < 10; i++) {
     snprintf(body, sizeof body, "single %d", i);
-    publish(ch, "", "orders", body, &persistent, NULL);
+    publish(ch, "", "orders", body, persistent, NULL);
     EXPECT(warren_channel_wait_for_confirms_or_die(ch, 5000), WARREN_STATUS_OK);
   }
   CHECK(warren_channel_next_publish_seq_no(ch) == 11);
@@ -678,7 +695,7 @@ static void test_confirms(void) {
   for (int batch = 0; batch < 3; batch++) {
     for (int i = 0; i < 20; i++) {
       snprintf(body, sizeof body, "batch %d.%d", batch, i);
-      publish(ch, "", "orders", body, &persistent, NULL);
+      publish(ch, "", "orders", body, persistent, NULL);
     }
     bool all_acked = false;
     EXPECT(warren_channel_wait_for_confirms(ch, 5000, &all_acked), WARREN_STATUS_OK);
@@ -701,6 +718,7 @@ static void test_confirms(void) {
   int twice = log.reported_twice;
   pthread_mutex_unlock(&log.lock);
   CHECK(acked == 70 && beyond == 0 && twice == 0);
+  warren_properties_free(persistent);
 
   EXPECT(warren_broker_close(broker), WARREN_STATUS_OK);
   warren_channel_free(ch);
@@ -714,7 +732,7 @@ static void test_confirms(void) {
   ch = open_channel(broker, NULL);
   REQUIRE(ch != NULL);
   uint32_t messages = 0;
-  EXPECT(warren_channel_queue_declare(ch, STR("orders"), WARREN_QUEUE_PASSIVE, NULL, 0, NULL,
+  EXPECT(warren_channel_queue_declare(ch, STR("orders"), WARREN_QUEUE_PASSIVE, NULL, NULL, 0, NULL,
                                       &messages, NULL),
          WARREN_STATUS_OK);
   CHECK(messages == 70);
@@ -734,17 +752,19 @@ static void test_durable_restart(void) {
   CHECK(second == NULL);
   warren_channel *ch = open_channel(broker, NULL);
   REQUIRE(ch != NULL);
-  REQUIRE_OK(warren_channel_queue_declare(ch, STR("task_queue"), WARREN_QUEUE_DURABLE, NULL, 0,
+  REQUIRE_OK(warren_channel_queue_declare(ch, STR("task_queue"), WARREN_QUEUE_DURABLE, NULL, NULL,
+                                          0,
                                           NULL, NULL, NULL));
   REQUIRE_OK(warren_channel_confirm_select(ch));
-  warren_properties persistent = {0};
-  persistent.delivery_mode = 2;
+  warren_properties *persistent = persistent_properties();
+  REQUIRE(persistent != NULL);
   char body[32];
   for (int i = 0; i < 5; i++) {
     snprintf(body, sizeof body, "task %d", i);
-    publish(ch, "", "task_queue", body, &persistent, NULL);
+    publish(ch, "", "task_queue", body, persistent, NULL);
     publish(ch, "", "task_queue", "transient", NULL, NULL);
   }
+  warren_properties_free(persistent);
   EXPECT(warren_channel_wait_for_confirms_or_die(ch, 5000), WARREN_STATUS_OK);
   /* Free without an explicit close: the last handles going closes a durable broker cleanly. */
   warren_channel_free(ch);
@@ -826,7 +846,7 @@ static void test_threads(void) {
   REQUIRE_OK(warren_topic_new(&topic));
   warren_channel *ch = open_channel(broker, NULL);
   REQUIRE(ch != NULL);
-  REQUIRE_OK(warren_channel_queue_declare(ch, STR("mt"), 0, NULL, 0, NULL, NULL, NULL));
+  REQUIRE_OK(warren_channel_queue_declare(ch, STR("mt"), 0, NULL, NULL, 0, NULL, NULL, NULL));
   REQUIRE_OK(warren_channel_basic_qos(ch, 50, false));
   warren_consumer *c = consume(ch, "mt", false);
   REQUIRE(c != NULL);

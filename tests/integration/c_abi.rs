@@ -1,7 +1,7 @@
 //! The C ABI from C (STYLE 10, issue [c-abi]): the committed header is what cbindgen generates,
 //! its version macros are Cargo.toml's, it compiles as C11 and C++17 with every warning an
-//! error, and the C programs in tests/c/ (the seven patterns, several threads, bad input) pass
-//! against the static library.
+//! error, and the C programs in tests/c/ (the seven patterns, several threads, the features
+//! beyond them, bad input) and the C++ wrapper's tests pass against the static library.
 //!
 //! # Where `libwarren.a` comes from
 //!
@@ -238,6 +238,15 @@ fn header_compiles_as_c11_and_cpp17() {
 fn c_patterns_pass() {
     let dir = tempfile::tempdir().expect("a scratch directory");
     let exe = build_c_test("patterns", dir.path());
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).expect("the data directory");
+    run_c_test(&exe, &[&data]);
+}
+
+#[test]
+fn c_features_pass() {
+    let dir = tempfile::tempdir().expect("a scratch directory");
+    let exe = build_c_test("features", dir.path());
     let data = dir.path().join("data");
     std::fs::create_dir(&data).expect("the data directory");
     run_c_test(&exe, &[&data]);

@@ -116,7 +116,8 @@ int main(void) {
     CHECK(warren_broker_new(&broker));
     CHECK(warren_broker_connect(broker, &conn));
     CHECK(warren_connection_create_channel(conn, &ch));
-    CHECK(warren_channel_queue_declare(ch, (const uint8_t *)"q", 1, 0, NULL, 0, NULL, NULL, NULL));
+    CHECK(warren_channel_queue_declare(ch, (const uint8_t *)"q", 1, 0, NULL, NULL, 0, NULL, NULL,
+                                       NULL));
     CHECK(warren_channel_basic_publish(ch, NULL, 0, (const uint8_t *)"q", 1,
                                        (const uint8_t *)"hello", 5, NULL, false, NULL));
     CHECK(warren_channel_basic_get(ch, (const uint8_t *)"q", 1, true, &d, NULL));

@@ -1,5 +1,7 @@
 // patterns.cpp: the seven patterns of MISSION.md through the C++ wrapper (a shorter mirror of
-// tests/c/patterns.c), plus its error model, moved-from objects and several threads.
+// tests/c/patterns.c), the features of tests/c/features.c (tables, properties, headers,
+// arguments, returns, exchange bindings, recover, options and the manual clock), plus its
+// error model, moved-from objects and several threads.
 //
 // Usage: patterns DATA_DIR  (an empty scratch directory for the durable broker)
 // Prints "N passed, M failed" last; exits 0 only when nothing failed.
@@ -98,7 +100,7 @@ void test_round_robin() {
   Consumer w2 = ch2.basic_consume("task_queue");
   const char* names[] = {"First.", "Second..", "Third...", "Fourth....", "Fifth....."};
   warren::Properties persistent;
-  persistent.delivery_mode = 2;
+  persistent.delivery_mode(2);
   for (const char* name : names) {
     tasks.basic_publish("", "task_queue", name, persistent);
   }
@@ -241,7 +243,7 @@ void test_rpc() {
     try {
       std::string reply = std::to_string(fib(std::stoul(std::string(d->body()))));
       warren::Properties props;
-      props.correlation_id = d->correlation_id();
+      props.correlation_id(d->correlation_id().value_or(""));
       server.basic_publish("", d->reply_to().value_or(""), reply, props);
       d->ack();
       std::lock_guard<std::mutex> lock(m);
@@ -259,8 +261,7 @@ void test_rpc() {
   for (unsigned n : ns) {
     std::string corr = "req-" + std::to_string(n);
     warren::Properties props;
-    props.reply_to = callback_queue;
-    props.correlation_id = corr;
+    props.reply_to(callback_queue).correlation_id(corr);
     CHECK(client.basic_publish("", "rpc_queue", std::to_string(n), props, true) == 1);
   }
   int matched = 0;
@@ -308,7 +309,7 @@ void test_confirms() {
     ch.confirm_select();
     CHECK(ch.next_publish_seq_no() == 1);
     warren::Properties persistent;
-    persistent.delivery_mode = 2;
+    persistent.delivery_mode(2);
     // Strategy 1: one at a time.
     for (int i = 0; i < 10; i++) {
       ch.basic_publish("", "orders", "single " + std::to_string(i), persistent);
@@ -341,6 +342,150 @@ void test_confirms() {
   if (first) first->ack();
   // A second broker cannot open a directory in use.
   CHECK(throws(WARREN_STATUS_STORE, [&] { Broker::open(dir); }));
+}
+
+// ----- tables, properties, headers, arguments -----
+
+void test_tables() {
+  warren::Array tags;
+  tags.push_string("a").push_i32(2).push_void();
+  warren::Table inner;
+  inner.set_bool("deep", true);
+  warren::Table t;
+  t.set_i8("i8", -1)
+      .set_u64("u64", UINT64_MAX)
+      .set_double("d", 0.5)
+      .set_decimal("dec", 1, 15)
+      .set_string("s", "text")
+      .set_bytes("b", std::string_view("\0\xff", 2))
+      .set_timestamp("ts", 1700000000)
+      .set_void("v")
+      .set_table("inner", inner)
+      .set_array("tags", tags);
+  CHECK(t.size() == 10);
+  CHECK(t.get("i8") && t.get("i8")->kind() == WARREN_VALUE_I8 && t.get("i8")->raw.int_value == -1);
+  CHECK(t.get("u64")->raw.uint_value == UINT64_MAX);
+  CHECK(t.get("s")->kind() == WARREN_VALUE_STRING && t.get("s")->bytes() == "text");
+  CHECK(t.get("b")->kind() == WARREN_VALUE_BYTES && t.get("b")->bytes().size() == 2);
+  CHECK(!t.get("absent"));
+  std::optional<warren::Value> nested = t.get("inner");
+  CHECK(nested && nested->table().get("deep")->raw.boolean);
+  warren::ArrayView arr = t.get("tags")->array();
+  CHECK(arr.size() == 3 && arr.at(0).bytes() == "a" && arr.at(1).raw.int_value == 2 &&
+        arr.at(2).kind() == WARREN_VALUE_VOID);
+  CHECK(t.entry(0).first == "b" && t.entry(9).first == "v");  // name order
+  warren::Table copy(nested->table());                        // an owned copy of a view
+  CHECK(copy.size() == 1 && copy.remove("deep") && copy.size() == 0);
+  CHECK(throws(WARREN_STATUS_INVALID_ARGUMENT, [&] { (void)arr.at(3); }));
+  CHECK(throws(WARREN_STATUS_INVALID_UTF8, [&] { t.set_i8("\xff", 1); }));
+}
+
+void test_properties_and_headers() {
+  Broker broker;
+  Channel ch = broker.connect().create_channel();
+  ch.exchange_declare("hx", warren::ExchangeType::Headers);
+  ch.queue_declare("reports");
+  warren::Table terms;
+  terms.set_string("x-match", "all").set_string("format", "pdf").set_i8("size", 5);
+  ch.queue_bind("reports", "hx", "", terms);
+  warren::Table headers;
+  headers.set_string("format", "pdf").set_u64("size", 5);  // integer widths are one class
+  warren::Properties props;
+  props.content_type("application/pdf")
+      .content_encoding("identity")
+      .headers(headers)
+      .delivery_mode(2)
+      .priority(3)
+      .correlation_id("c")
+      .reply_to("r")
+      .expiration("60000")
+      .message_id("m")
+      .timestamp(42)
+      .type("report")
+      .user_id("guest")
+      .app_id("app")
+      .cluster_id("");
+  CHECK(ch.basic_publish("hx", "", "%PDF", props) == 1);
+  props.clear();
+  CHECK(ch.basic_publish("hx", "", "no headers", props) == 0);
+  std::optional<Delivery> d = ch.basic_get("reports");
+  CHECK(body_is(d, "%PDF"));
+  if (!d) return;
+  warren::PropertiesView p = d->properties();
+  CHECK(p.content_type() == "application/pdf" && p.content_encoding() == "identity");
+  CHECK(p.delivery_mode() == 2 && p.priority() == 3 && p.timestamp() == 42u);
+  CHECK(p.correlation_id() == "c" && p.reply_to() == "r" && p.expiration() == "60000");
+  CHECK(p.message_id() == "m" && p.type() == "report" && p.user_id() == "guest");
+  CHECK(p.app_id() == "app" && p.cluster_id() == "");
+  std::optional<warren::TableView> h = p.headers();
+  CHECK(h && h->size() == 2 && h->get("format")->bytes() == "pdf");
+  CHECK(!d->consumer_tag() && d->failed_count() == 0 && d->returned_count() == 0);
+  // Republish with the delivery's own properties (a view).
+  ch.queue_declare("copies");
+  CHECK(ch.basic_publish("", "copies", "again", d->properties()) == 1);
+  d->ack();
+  std::optional<Delivery> again = ch.basic_get("copies", true);
+  CHECK(again && again->properties().message_id() == "m");
+}
+
+void test_arguments_returns_and_recover() {
+  Broker broker;
+  Channel ch = broker.connect().create_channel();
+  warren::Table ae;
+  ae.set_string("alternate-exchange", "spill");
+  ch.exchange_declare("main", warren::ExchangeType::Direct, 0, ae);
+  ch.exchange_declare("spill", warren::ExchangeType::Fanout);
+  ch.exchange_declare("feed", warren::ExchangeType::Topic);
+  ch.queue_declare("spilled");
+  ch.queue_bind("spilled", "spill");
+  ch.exchange_bind("main", "feed", "x.#");  // feed -> main -> (no binding) -> spill
+  CHECK(ch.basic_publish("feed", "x.y", "via feed") == 1);
+  ch.exchange_unbind("main", "feed", "x.#");
+  CHECK(ch.basic_publish("feed", "x.y", "nowhere") == 0);
+
+  std::vector<std::string> returned;
+  ch.on_return([&](const warren::ReturnedMessage& r) {
+    returned.push_back(std::to_string(r.reply_code) + " " + std::string(r.reply_text) + " " +
+                       std::string(r.routing_key) + " " + std::string(r.body) + " " +
+                       std::string(r.properties.message_id().value_or("-")));
+  });
+  warren::Properties props;
+  props.message_id("m1");
+  CHECK(throws(WARREN_STATUS_NO_ROUTE, [&] { ch.basic_publish("feed", "k", "lost", props, true); }));
+  CHECK(returned == std::vector<std::string>{"312 NO_ROUTE k lost m1"});
+
+  // basic_recover: the unacked delivery comes back, returned count 1.
+  Consumer c = ch.basic_consume("spilled");
+  std::optional<Delivery> first = c.recv(5s);
+  CHECK(body_is(first, "via feed") && first->consumer_tag() == c.tag());
+  ch.basic_recover();
+  std::optional<Delivery> second = c.recv(5s);
+  CHECK(body_is(second, "via feed") && second->redelivered() && second->returned_count() == 1);
+  if (second) second->ack();
+}
+
+void test_options_and_clock() {
+  warren::BrokerOptions options;
+  options.manual_clock(1000).max_message_size(1024);
+  Broker broker(options);
+  Channel ch = broker.connect().create_channel();
+  ch.queue_declare("slow");
+  warren::Table args;
+  args.set_i64("x-consumer-timeout", 10);
+  Consumer c = ch.basic_consume("slow", "", false, false, args);
+  ch.basic_publish("", "slow", "work");
+  std::optional<Delivery> d = c.recv(5s);
+  CHECK(body_is(d, "work"));
+  broker.advance_clock(20ms);  // the timeout fires inside this call
+  CHECK(throws(WARREN_STATUS_CANCELLED, [&] { c.recv(1s); }));
+  Consumer again = ch.basic_consume("slow");
+  std::optional<Delivery> back = again.recv(5s);
+  CHECK(body_is(back, "work") && back->returned_count() == 1);
+  if (back) back->ack();
+  CHECK(throws(WARREN_STATUS_PRECONDITION_FAILED,
+               [&] { ch.basic_publish("", "slow", std::string(1025, 'x')); }));
+  Broker system_clock;
+  CHECK(throws(WARREN_STATUS_INVALID_STATE, [&] { system_clock.advance_clock(1ms); }));
 }
 
 // ----- errors and moved-from objects -----
@@ -497,6 +642,10 @@ int main(int argc, char** argv) {
   run("topic", test_topic);
   run("rpc", test_rpc);
   run("confirms", test_confirms);
+  run("tables", test_tables);
+  run("properties_and_headers", test_properties_and_headers);
+  run("arguments_returns_and_recover", test_arguments_returns_and_recover);
+  run("options_and_clock", test_options_and_clock);
   run("errors", test_errors);
   run("moved_from", test_moved_from);
   run("threads", test_threads);
