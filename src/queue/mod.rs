@@ -424,18 +424,25 @@ impl<M: Payload> Queue<M> {
         }
         if dead.len() != before {
             // The new head may be due: it goes too (SEMANTICS L2).
-            self.expire(st, dead);
+            self.expire(st, dead, &mut None);
         }
     }
 
     /// Drops the head while it expired (SEMANTICS L2).
-    fn expire(&self, st: &mut State<M>, dead: &mut Vec<Dead<M>>) {
+    /// The clock is read only for a head with a deadline, and once per `now` (a call's cache).
+    fn expire(&self, st: &mut State<M>, dead: &mut Vec<Dead<M>>, now: &mut Option<u64>) {
         if st.ready.timed() == 0 {
             return;
         }
-        let now = self.clock.now_ms();
-        st.ready
-            .expire_head(now, |e| dead.push((e, Reason::Expired)));
+        while let Some(head) = st.ready.front() {
+            if head.expires_at == NEVER
+                || head.expires_at > *now.get_or_insert_with(|| self.clock.now_ms())
+            {
+                return;
+            }
+            let e = st.ready.pop_front().expect("checked non-empty");
+            dead.push((e, Reason::Expired));
+        }
     }
 
     /// Puts `entries` back (SEMANTICS A5), after first rejoining the parked consumers `woken`
@@ -616,9 +623,10 @@ impl<M: Payload> Queue<M> {
         let mut dead = Vec::new();
         let got = {
             let mut st = self.lock();
-            self.expire(&mut st, &mut dead);
+            let mut now = None;
+            self.expire(&mut st, &mut dead, &mut now);
             let got = st.ready.pop_front();
-            self.expire(&mut st, &mut dead);
+            self.expire(&mut st, &mut dead, &mut now);
             got.map(|e| (e, st.ready.len()))
         };
         let r = then(got);
@@ -635,7 +643,7 @@ impl<M: Payload> Queue<M> {
         let mut dead = Vec::new();
         {
             let mut st = self.lock();
-            self.expire(&mut st, &mut dead);
+            self.expire(&mut st, &mut dead, &mut None);
             if st.ready.timed() == 0 {
                 self.timed.store(false, Relaxed);
             }

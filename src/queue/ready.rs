@@ -140,15 +140,6 @@ impl<M: Payload> Ready<M> {
         level.insert(at, e);
     }
 
-    /// Takes the head into `out` while it expired by `now` (SEMANTICS L2): an expired message
-    /// behind a live head waits, in a priority queue too (as RabbitMQ's `dropwhile` does).
-    pub(crate) fn expire_head(&mut self, now: u64, mut out: impl FnMut(Entry<M>)) {
-        while self.timed > 0 && self.front().is_some_and(|e| e.expires_at <= now) {
-            let e = self.pop_front().expect("checked");
-            out(e);
-        }
-    }
-
     /// The head's deadline, or [`NEVER`].
     #[cfg(test)]
     pub(crate) fn next_deadline(&self) -> u64 {
