@@ -270,19 +270,31 @@ impl ChannelShared {
             // SEMANTICS C7: pending publishes get no outcome; waits fail with the close.
             c.close(why.clone());
         }
-        // As RabbitMQ's queues do when a channel goes: consumers leave (an auto-delete queue
-        // may go with them), their deliveries go back, then the queues dispatch, so a single
-        // active consumer's successor finds the messages at their places (SEMANTICS A5, D6).
-        let stopped: Vec<_> = consumers.into_iter().filter(|c| c.stop()).collect();
-        for c in &stopped {
-            c.detach(why.clone(), true);
-        }
         // The channel is closed: the credit no longer matters, so none is given back.
         let back = lost
             .into_iter()
             .filter_map(|u| lost_entry(u, Loss::Lost))
             .collect();
-        self.return_and_requeue(SmallVec::new(), 0, back, false);
+        self.end_and_requeue(consumers, &why, 0, back);
+    }
+
+    /// Ends `consumers` and puts `back` in their queues, as RabbitMQ's queues do when a
+    /// channel goes: the consumers leave (an auto-delete queue may go with them), the
+    /// deliveries go back (`with_credit` units of the channel's credit returned), then the
+    /// queues dispatch, so a single active consumer's successor finds the messages at their
+    /// places (SEMANTICS A5, D6).
+    fn end_and_requeue(
+        &self,
+        consumers: impl IntoIterator<Item = Arc<ConsumerShared>>,
+        why: &Error,
+        with_credit: u32,
+        back: Vec<(Arc<Queue<Msg>>, Entry<Msg>)>,
+    ) {
+        let stopped: Vec<_> = consumers.into_iter().filter(|c| c.stop()).collect();
+        for c in &stopped {
+            c.detach(why.clone(), true);
+        }
+        self.return_and_requeue(SmallVec::new(), with_credit, back, false);
         for c in &stopped {
             if let Some(rec) = &c.queue {
                 rec.q.dispatch_now();
@@ -308,22 +320,14 @@ impl ChannelShared {
             st.unacked
                 .take_back(|u| u.consumer().is_some_and(|uc| Arc::ptr_eq(uc, c)))
         };
-        // Off its queue, its deliveries back, then the queue dispatches (see `close`).
-        let stopped = c.stop();
-        if stopped {
-            c.detach(why, true);
-        }
         let n = count_u32(lost.len());
-        // The ended consumer's own credit no longer matters, but its count stays exact.
-        c.credit.give_back(n);
         let back = lost
             .into_iter()
             .filter_map(|u| lost_entry(u, loss))
             .collect();
-        self.return_and_requeue(SmallVec::new(), n, back, false);
-        if let Some(rec) = c.queue.as_ref().filter(|_| stopped) {
-            rec.q.dispatch_now();
-        }
+        self.end_and_requeue([c.clone()], &why, n, back);
+        // The ended consumer's own credit no longer matters, but its count stays exact.
+        c.credit.give_back(n);
     }
 
     /// Consumer timeouts (SEMANTICS A9): ends every manual-ack consumer whose oldest unacked

@@ -29,11 +29,9 @@
 
 use super::args::Overflow;
 use super::registry::{MessageData, Msg, QueueRec};
-use super::{BrokerInner, REPLY_TO_PREFIX};
+use super::BrokerInner;
 use crate::message::{FieldTable, FieldValue};
 use crate::queue::{self, Dead, Queue, Reason, Refused};
-use crate::route::routing_keys;
-use crate::store::MessageRef;
 use crate::sync::pin;
 use smallvec::SmallVec;
 use std::cell::RefCell;
@@ -216,19 +214,8 @@ impl Grave {
         let headers = data.properties().headers.as_ref();
         let mut targets: SmallVec<[&Arc<QueueRec>; 8]> = SmallVec::new();
         if exchange.is_empty() {
-            let Ok(keys) = routing_keys(key, headers) else {
-                return false;
-            };
-            keys.for_each(|k| {
-                if k.starts_with(REPLY_TO_PREFIX) {
-                    return;
-                }
-                if let Some(q) = reg.queue(k, &guard) {
-                    if !targets.iter().any(|have| have.id == q.id) {
-                        targets.push(q);
-                    }
-                }
-            });
+            // A direct reply-to address is no queue: a dead letter does not reach it.
+            reg.route_by_name(key, headers, &guard, &mut targets, |_| {});
         } else {
             let Some(x) = reg.exchange(exchange, &guard) else {
                 return false;
@@ -244,31 +231,11 @@ impl Grave {
         if targets.is_empty() {
             return false;
         }
-        // Persistent into durable queues: logged before it is enqueued (SEMANTICS S2).
-        if let Some(store) = broker.store() {
-            let durable: SmallVec<[u64; 4]> = targets
-                .iter()
-                .map(|q| q.q.log_id)
-                .filter(|&id| id != 0)
-                .collect();
-            if data.properties().is_persistent() && !durable.is_empty() {
-                let id = store.next_message_id();
-                let replaces: SmallVec<[(u64, u64); 1]> = logged.into_iter().collect();
-                let written = store.log_message(&MessageRef {
-                    id,
-                    time_ms: broker.clock.now_ms(),
-                    queues: &durable,
-                    exchange: data.exchange(),
-                    routing_key: data.routing_key(),
-                    properties: Some(data.properties()),
-                    body: &data.body,
-                    replaces: &replaces,
-                });
-                if written.is_ok() {
-                    data.store_id = id;
-                    *replaced = logged.is_some();
-                }
-            }
+        // Persistent into durable queues: logged before it is enqueued (SEMANTICS S2), the
+        // dead copy's removal in the same record (X7).
+        let replaces: SmallVec<[(u64, u64); 1]> = logged.into_iter().collect();
+        if let Some(Ok(_)) = reg.log_persistent(&broker.clock, &mut data, &targets, &replaces) {
+            *replaced = logged.is_some();
         }
         let msg: Msg = Arc::new(data);
         let mut took = false;

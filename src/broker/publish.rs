@@ -13,7 +13,7 @@ use super::{BasicProperties, BasicPublishOptions, Channel, REPLY_TO, REPLY_TO_PR
 use crate::error::{Error, Input};
 use crate::queue::Refused;
 use crate::route::routing_keys;
-use crate::store::{ConfirmSink, MessageRef};
+use crate::store::ConfirmSink;
 use crate::sync::{pin, Guard};
 use crate::topic::check_len;
 use bytes::Bytes;
@@ -350,25 +350,17 @@ impl Channel {
             reg.route(x, routing_key, headers, guard, &mut t.queues);
             return t;
         }
-        // The default exchange: every queue by its name (SEMANTICS E2), for every key (P4).
-        let mut by_name = |key: &str| {
-            if let Some(token) = key.strip_prefix(REPLY_TO_PREFIX) {
-                t.reply_address = true;
-                if let Some(c) = broker.reply_to.get(token.as_bytes(), guard) {
-                    t.direct.push(c.clone());
-                }
-            } else if let Some(q) = reg.queue(key, guard) {
-                if !t.queues.iter().any(|have| have.id == q.id) {
-                    t.queues.push(q);
-                }
+        // The default exchange: every queue by its name (SEMANTICS E2), for every key (P4);
+        // keys checked by `check_publish`.
+        let (queues, direct) = (&mut t.queues, &mut t.direct);
+        let mut reply_address = false;
+        reg.route_by_name(routing_key, headers, guard, queues, |token| {
+            reply_address = true;
+            if let Some(c) = broker.reply_to.get(token.as_bytes(), guard) {
+                direct.push(c.clone());
             }
-        };
-        if headers.is_none() {
-            by_name(routing_key);
-        } else if let Ok(keys) = routing_keys(routing_key, headers) {
-            // Checked by `check_publish`, so this never skips.
-            keys.for_each(by_name);
-        }
+        });
+        t.reply_address = reply_address;
         t
     }
 
@@ -424,7 +416,10 @@ impl Channel {
             }
         }
         let mut data = MessageData::new(exchange, routing_key, props, body);
-        let logged = self.log_message(&mut data, &targets);
+        let broker = self.shared().broker();
+        let logged = broker
+            .registry
+            .log_persistent(&broker.clock, &mut data, &targets.queues, &[]);
         let msg: Msg = Arc::new(data);
         let mut queues = 0;
         let mut refused = false;
@@ -454,45 +449,6 @@ impl Channel {
             queues += 1;
         }
         (Publish::Routed { queues }, logged, refused)
-    }
-
-    /// Logs a persistent message bound for durable queues (SEMANTICS S2) and gives it its log
-    /// id; returns the log position after its record.
-    /// A record over the log's limit is not logged (an error: the message stays in memory
-    /// only, and its confirm is a nack, SEMANTICS C3).
-    fn log_message(
-        &self,
-        data: &mut MessageData,
-        targets: &Targets<'_>,
-    ) -> Option<Result<u64, Error>> {
-        let store = self.shared().broker().store()?;
-        if !data.properties().is_persistent() {
-            return None;
-        }
-        let queues: SmallVec<[u64; 4]> = targets
-            .queues
-            .iter()
-            .map(|q| q.q.log_id)
-            .filter(|&id| id != 0)
-            .collect();
-        if queues.is_empty() {
-            return None;
-        }
-        let id = store.next_message_id();
-        let end = store.log_message(&MessageRef {
-            id,
-            time_ms: self.shared().broker().clock.now_ms(),
-            queues: &queues,
-            exchange: data.exchange(),
-            routing_key: data.routing_key(),
-            properties: Some(data.properties()),
-            body: &data.body,
-            replaces: &[],
-        });
-        if end.is_ok() {
-            data.store_id = id;
-        }
-        Some(end)
     }
 }
 

@@ -14,13 +14,13 @@ use super::deadletter::Undertaker;
 use super::names::{id_key, NameMap};
 use super::options::{ExchangeDeclareOptions, QueueDeclareOptions};
 use super::properties::{check_table, BasicProperties};
-use super::BrokerInner;
+use super::{BrokerInner, REPLY_TO_PREFIX};
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::message::FieldTable;
 use crate::queue::{self, Limits, Payload, Queue, SinkRef};
-use crate::route::{route_with_cc, ExchangeTable, ExchangeType};
-use crate::store::{DestId, Record, Recovered, Store};
+use crate::route::{route_with_cc, routing_keys, ExchangeTable, ExchangeType};
+use crate::store::{DestId, MessageRef, Record, Recovered, Store};
 use crate::sync::Guard;
 use crate::topic::DestSet;
 use bytes::Bytes;
@@ -897,6 +897,75 @@ impl Registry {
     /// The queues a message published to `start` with `key` and `headers` reaches (SEMANTICS
     /// E6, E7, P4), each once, into `out`. Keys were checked by the caller.
     #[inline]
+    /// Routes through the default exchange (SEMANTICS E2): every queue named by `key` or, with
+    /// `headers`, by a `CC` / `BCC` key (P4), once each, into `out`. A direct reply-to address
+    /// (R2) goes to `reply` as its token instead. Keys are assumed checked (`routing_keys`
+    /// would refuse them only for a `CC` that is not an array: then nothing routes).
+    pub(crate) fn route_by_name<'g>(
+        &self,
+        key: &str,
+        headers: Option<&FieldTable>,
+        guard: &'g Guard,
+        out: &mut SmallVec<[&'g Arc<QueueRec>; 8]>,
+        mut reply: impl FnMut(&str),
+    ) {
+        let mut by_name = |key: &str| {
+            if let Some(token) = key.strip_prefix(REPLY_TO_PREFIX) {
+                reply(token);
+            } else if let Some(q) = self.queue(key, guard) {
+                if !out.iter().any(|have| have.id == q.id) {
+                    out.push(q);
+                }
+            }
+        };
+        if headers.is_none() {
+            by_name(key);
+        } else if let Ok(keys) = routing_keys(key, headers) {
+            keys.for_each(by_name);
+        }
+    }
+
+    /// Logs `data` for the durable queues among `targets` if it is persistent (SEMANTICS S2),
+    /// settling the `replaces` pairs in the same record (X7), and gives it its log id.
+    /// Returns the log position after its record, or `None` when nothing was to be logged.
+    /// A record over the log's limit is not logged (an error: the message stays in memory
+    /// only).
+    pub(crate) fn log_persistent(
+        &self,
+        clock: &Clock,
+        data: &mut MessageData,
+        targets: &[&Arc<QueueRec>],
+        replaces: &[(u64, u64)],
+    ) -> Option<Result<u64, Error>> {
+        let store = self.store.as_ref()?;
+        if !data.properties().is_persistent() {
+            return None;
+        }
+        let queues: SmallVec<[u64; 4]> = targets
+            .iter()
+            .map(|q| q.q.log_id)
+            .filter(|&id| id != 0)
+            .collect();
+        if queues.is_empty() {
+            return None;
+        }
+        let id = store.next_message_id();
+        let end = store.log_message(&MessageRef {
+            id,
+            time_ms: clock.now_ms(),
+            queues: &queues,
+            exchange: data.exchange(),
+            routing_key: data.routing_key(),
+            properties: Some(data.properties()),
+            body: &data.body,
+            replaces,
+        });
+        if end.is_ok() {
+            data.store_id = id;
+        }
+        Some(end)
+    }
+
     pub(crate) fn route<'g>(
         &self,
         start: &'g Arc<ExchangeRec>,

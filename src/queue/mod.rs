@@ -789,15 +789,16 @@ mod tests {
         }
     }
 
-    struct TestSink {
+    /// A consumer that records the messages handed to it.
+    struct TestSink<T> {
         id: u64,
         prio: i32,
         credit: Credit,
         parked: AtomicBool,
-        got: Mutex<Vec<(u64, u32, bool)>>,
+        got: Mutex<Vec<T>>,
     }
 
-    impl Sink<u32> for TestSink {
+    impl<T: Send> Sink<T> for TestSink<T> {
         fn id(&self) -> u64 {
             self.id
         }
@@ -817,13 +818,13 @@ mod tests {
             self.credit.has_room()
         }
         fn cancelled(&self, _why: &Error) {}
-        fn deliver(&self, _q: &Arc<Queue<u32>>, e: Entry<u32>) -> Option<Entry<u32>> {
-            self.got.lock().unwrap().push((e.seq, e.msg, e.redelivered));
+        fn deliver(&self, _q: &Arc<Queue<T>>, e: Entry<T>) -> Option<Entry<T>> {
+            self.got.lock().unwrap().push(e.msg);
             None
         }
     }
 
-    fn sink(id: u64, prefetch: u32) -> Arc<TestSink> {
+    fn sink(id: u64, prefetch: u32) -> Arc<TestSink<u32>> {
         Arc::new(TestSink {
             id,
             prio: 0,
@@ -833,8 +834,8 @@ mod tests {
         })
     }
 
-    fn msgs(s: &TestSink) -> Vec<u32> {
-        s.got.lock().unwrap().iter().map(|g| g.1).collect()
+    fn msgs(s: &TestSink<u32>) -> Vec<u32> {
+        s.got.lock().unwrap().clone()
     }
 
     #[test]
@@ -950,42 +951,8 @@ mod tests {
         g.0.lock().unwrap().clone()
     }
 
-    struct MSink {
-        id: u64,
-        prio: i32,
-        credit: Credit,
-        parked: AtomicBool,
-        got: Mutex<Vec<u32>>,
-    }
-
-    impl Sink<M> for MSink {
-        fn id(&self) -> u64 {
-            self.id
-        }
-        fn priority(&self) -> i32 {
-            self.prio
-        }
-        fn try_take(&self) -> bool {
-            self.credit.try_take()
-        }
-        fn parked(&self) -> bool {
-            self.parked.load(Relaxed)
-        }
-        fn set_parked(&self, parked: bool) {
-            self.parked.store(parked, Relaxed)
-        }
-        fn has_credit(&self) -> bool {
-            self.credit.has_room()
-        }
-        fn cancelled(&self, _why: &Error) {}
-        fn deliver(&self, _q: &Arc<Queue<M>>, e: Entry<M>) -> Option<Entry<M>> {
-            self.got.lock().unwrap().push(e.msg.id);
-            None
-        }
-    }
-
-    fn msink(id: u64, prio: i32, prefetch: u32) -> Arc<MSink> {
-        Arc::new(MSink {
+    fn msink(id: u64, prio: i32, prefetch: u32) -> Arc<TestSink<M>> {
+        Arc::new(TestSink {
             id,
             prio,
             credit: Credit::new(prefetch),
@@ -994,8 +961,8 @@ mod tests {
         })
     }
 
-    fn got(s: &MSink) -> Vec<u32> {
-        s.got.lock().unwrap().clone()
+    fn got(s: &TestSink<M>) -> Vec<u32> {
+        s.got.lock().unwrap().iter().map(|m| m.id).collect()
     }
 
     #[test]
