@@ -894,13 +894,11 @@ impl Registry {
 
     // ----- routing -----
 
-    /// The queues a message published to `start` with `key` and `headers` reaches (SEMANTICS
-    /// E6, E7, P4), each once, into `out`. Keys were checked by the caller.
-    #[inline]
     /// Routes through the default exchange (SEMANTICS E2): every queue named by `key` or, with
     /// `headers`, by a `CC` / `BCC` key (P4), once each, into `out`. A direct reply-to address
     /// (R2) goes to `reply` as its token instead. Keys are assumed checked (`routing_keys`
     /// would refuse them only for a `CC` that is not an array: then nothing routes).
+    #[inline]
     pub(crate) fn route_by_name<'g>(
         &self,
         key: &str,
@@ -930,6 +928,7 @@ impl Registry {
     /// Returns the log position after its record, or `None` when nothing was to be logged.
     /// A record over the log's limit is not logged (an error: the message stays in memory
     /// only).
+    #[inline]
     pub(crate) fn log_persistent(
         &self,
         clock: &Clock,
@@ -966,6 +965,9 @@ impl Registry {
         Some(end)
     }
 
+    /// The queues a message published to `start` with `key` and `headers` reaches (SEMANTICS
+    /// E6, E7, P4), each once, into `out`. Keys were checked by the caller.
+    #[inline]
     pub(crate) fn route<'g>(
         &self,
         start: &'g Arc<ExchangeRec>,
