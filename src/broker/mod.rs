@@ -38,6 +38,7 @@ mod deadletter;
 mod explain;
 mod names;
 mod options;
+mod pool;
 pub(crate) mod properties;
 mod publish;
 mod registry;
@@ -200,6 +201,8 @@ pub(crate) struct BrokerInner {
     pub(crate) clock: Clock,
     /// Direct reply-to consumers by token (SEMANTICS R2).
     pub(crate) reply_to: NameMap<Arc<ConsumerShared>>,
+    /// Spare message allocations.
+    pub(crate) pool: pool::MessagePool,
     /// Every channel, for consumer timeouts.
     channels: Mutex<Vec<Weak<ChannelShared>>>,
     pub(crate) stats: Stats,
@@ -441,6 +444,7 @@ impl Broker {
             clock: options.clock.clone(),
             options,
             reply_to: NameMap::new(),
+            pool: pool::MessagePool::new(),
             channels: Mutex::new(Vec::new()),
             stats: Stats::default(),
             names: AtomicU64::new(0),

@@ -8,7 +8,7 @@
 use super::args::Overflow;
 use super::confirm::{Confirmation, Confirms};
 use super::consumer::ConsumerShared;
-use super::registry::{ExchangeRec, MessageData, Msg, QueueRec};
+use super::registry::{ExchangeRec, QueueRec};
 use super::{BasicProperties, BasicPublishOptions, Channel, REPLY_TO, REPLY_TO_PREFIX};
 use crate::error::{Error, Input};
 use crate::queue::Refused;
@@ -415,12 +415,14 @@ impl Channel {
                 h.remove("BCC");
             }
         }
-        let mut data = MessageData::new(exchange, routing_key, props, body);
         let broker = self.shared().broker();
-        let logged = broker
-            .registry
-            .log_persistent(&broker.clock, &mut data, &targets.queues, &[]);
-        let msg: Msg = Arc::new(data);
+        let (msg, logged) = broker
+            .pool
+            .message(exchange, routing_key, props, body, |data| {
+                broker
+                    .registry
+                    .log_persistent(&broker.clock, data, &targets.queues, &[])
+            });
         let mut queues = 0;
         let mut refused = false;
         let mut unlogged: Vec<(u64, u64)> = Vec::new();
