@@ -8,7 +8,7 @@
 
 use super::args::ConsumeArgs;
 use super::confirm::{Confirm, Confirms};
-use super::consumer::{ConsumerShared, Delivery, Event};
+use super::consumer::{ConsumerShared, Delivery};
 use super::options::{
     BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicNackOptions, BasicQosOptions,
     BasicRejectOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, QueueDeclareOptions,
@@ -1021,8 +1021,8 @@ impl Channel {
     ) -> Result<Consumer, Error> {
         check_len(queue, Input::Queue)?;
         check_len(consumer_tag, Input::ConsumerTag)?;
-        let (shared, rx) = self.call(|ch| ch.consume(queue, consumer_tag, options, arguments))?;
-        Ok(Consumer::new(shared, rx, self.clone()))
+        let shared = self.call(|ch| ch.consume(queue, consumer_tag, options, arguments))?;
+        Ok(Consumer::new(shared, self.clone()))
     }
 
     fn consume(
@@ -1031,7 +1031,7 @@ impl Channel {
         consumer_tag: &str,
         options: BasicConsumeOptions,
         arguments: &FieldTable,
-    ) -> Result<(Arc<ConsumerShared>, crossbeam_channel::Receiver<Event>), Error> {
+    ) -> Result<Arc<ConsumerShared>, Error> {
         let shared = self.shared();
         let broker = self.broker();
         let args = ConsumeArgs::parse(arguments)?;
@@ -1053,7 +1053,7 @@ impl Channel {
             .consumer_timeout_ms
             .or(q.args.consumer_timeout_ms)
             .or(broker.options.consumer_timeout_ms());
-        let (c, rx) = ConsumerShared::new(
+        let c = ConsumerShared::new(
             broker.registry.next_id(),
             tag.clone(),
             shared.clone(),
@@ -1111,7 +1111,7 @@ impl Channel {
             }
             return Err(shared.closed_error());
         }
-        Ok((c, rx))
+        Ok(c)
     }
 
     /// A direct reply-to consumer (SEMANTICS R2).
@@ -1119,7 +1119,7 @@ impl Channel {
         &self,
         tag: Arc<str>,
         options: BasicConsumeOptions,
-    ) -> Result<(Arc<ConsumerShared>, crossbeam_channel::Receiver<Event>), Error> {
+    ) -> Result<Arc<ConsumerShared>, Error> {
         let shared = self.shared();
         let broker = self.broker();
         if !options.no_ack {
@@ -1136,7 +1136,7 @@ impl Channel {
             ));
         }
         let token: Arc<str> = broker.server_name("").into();
-        let (c, rx) = ConsumerShared::new(
+        let c = ConsumerShared::new(
             broker.registry.next_id(),
             tag.clone(),
             shared.clone(),
@@ -1152,7 +1152,7 @@ impl Channel {
         st.consumers.insert(tag, c.clone());
         st.reply_token = Some(token.clone());
         broker.reply_to.insert(token.as_bytes(), c.clone());
-        Ok((c, rx))
+        Ok(c)
     }
 
     /// Cancels a consumer (SEMANTICS A6): nothing new arrives; its unacked deliveries stay

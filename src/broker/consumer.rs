@@ -1,6 +1,8 @@
 //! Consumers and deliveries: the receiving half of a channel.
 
 use super::channel::{ChannelShared, Settled};
+pub(crate) use super::mailbox::Event;
+use super::mailbox::Mailbox;
 use super::options::{BasicAckOptions, BasicNackOptions, BasicRejectOptions};
 use super::properties::BasicProperties;
 use super::registry::{MessageData, Msg, QueueRec};
@@ -12,22 +14,10 @@ use crate::ids::DeliveryTag;
 use crate::message::FieldValue;
 use crate::queue::{Entry, Queue, Sink};
 use bytes::Bytes;
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
-
-/// What a consumer's mailbox carries.
-pub(crate) enum Event {
-    /// A delivery with its tag. The application's [`Delivery`] is built on the receiving
-    /// thread, so the publishing thread touches no reference count of the channel.
-    Delivery(u64, Entry<Msg>),
-    /// The consumer ended: cancelled or its channel closed; the error says which.
-    Ended(Error),
-    /// Wakes a blocked receive without a delivery (an RPC call's cancellation).
-    Wake,
-}
 
 /// A consumer as its queue and channel see it.
 pub(crate) struct ConsumerShared {
@@ -46,13 +36,7 @@ pub(crate) struct ConsumerShared {
     pub(crate) timeout_ms: Option<u64>,
     /// Consumer priority (`x-priority`, SEMANTICS D5).
     priority: i32,
-    tx: Sender<Event>,
-    /// The async receiver's waker; `has_waker` says whether one is stored, so a send to a
-    /// blocking receiver skips the lock.
-    #[cfg(feature = "stream")]
-    waker: std::sync::Mutex<Option<std::task::Waker>>,
-    #[cfg(feature = "stream")]
-    has_waker: AtomicBool,
+    mailbox: Mailbox,
 }
 
 impl ConsumerShared {
@@ -66,9 +50,8 @@ impl ConsumerShared {
         prefetch: u32,
         timeout_ms: Option<u64>,
         priority: i32,
-    ) -> (Arc<ConsumerShared>, Receiver<Event>) {
-        let (tx, rx) = crossbeam_channel::unbounded();
-        let shared = Arc::new_cyclic(|me| ConsumerShared {
+    ) -> Arc<ConsumerShared> {
+        Arc::new_cyclic(|me| ConsumerShared {
             id,
             tag,
             me: me.clone(),
@@ -80,38 +63,13 @@ impl ConsumerShared {
             ended: AtomicBool::new(false),
             timeout_ms: if no_ack { None } else { timeout_ms },
             priority,
-            tx,
-            #[cfg(feature = "stream")]
-            waker: std::sync::Mutex::new(None),
-            #[cfg(feature = "stream")]
-            has_waker: AtomicBool::new(false),
-        });
-        (shared, rx)
+            mailbox: Mailbox::new(),
+        })
     }
 
+    /// Tells the receiver anything but a queue delivery (see [`Mailbox::post`]).
     pub(crate) fn send(&self, event: Event) {
-        // The receiver may be gone (handle dropped): the channel takes the delivery back.
-        let _ = self.tx.send(event);
-        #[cfg(feature = "stream")]
-        {
-            // Pairs with the fence in `poll_next`: either this load sees the waker flag, or
-            // the poller's look at the mailbox (after its fence) sees this send.
-            std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
-            if self.has_waker.load(Relaxed) {
-                let waker = {
-                    let mut slot = self
-                        .waker
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    // Under the lock, so the flag always says whether `slot` holds a waker.
-                    self.has_waker.store(false, Relaxed);
-                    slot.take()
-                };
-                if let Some(w) = waker {
-                    w.wake();
-                }
-            }
-        }
+        self.mailbox.post(event);
     }
 
     /// Delivers a direct reply-to message (SEMANTICS R2): no queue, settled on hand-over.
@@ -218,7 +176,7 @@ impl Sink<Msg> for ConsumerShared {
                     .log_settled(vec![(entry.msg.store_id, queue.log_id)]);
             }
             let tag = self.channel.next_tag();
-            self.send(Event::Delivery(tag, entry));
+            self.mailbox.deliver(tag, entry);
             return None;
         }
         let Some(me) = self.me.upgrade() else {
@@ -226,7 +184,7 @@ impl Sink<Msg> for ConsumerShared {
         };
         match self.channel.register(Holder::Consumer(me), &entry) {
             Some(tag) => {
-                self.send(Event::Delivery(tag, entry));
+                self.mailbox.deliver(tag, entry);
                 None
             }
             None => {
@@ -426,16 +384,14 @@ impl fmt::Debug for Delivery {
 /// One thread receives at a time (`Send`, `Sync` for settling from others).
 pub struct Consumer {
     shared: Arc<ConsumerShared>,
-    rx: Receiver<Event>,
     ended: OnceLock<Error>,
     channel: Channel,
 }
 
 impl Consumer {
-    pub(crate) fn new(shared: Arc<ConsumerShared>, rx: Receiver<Event>, channel: Channel) -> Self {
+    pub(crate) fn new(shared: Arc<ConsumerShared>, channel: Channel) -> Self {
         Consumer {
             shared,
-            rx,
             ended: OnceLock::new(),
             channel,
         }
@@ -488,10 +444,9 @@ impl Consumer {
     pub fn recv(&self) -> Result<Delivery, Error> {
         loop {
             self.finished()?;
-            let event = self
-                .rx
-                .recv()
-                .map_err(|_| Error::cancelled("the consumer's mailbox closed"))?;
+            let Some(event) = self.shared.mailbox.recv(None) else {
+                continue;
+            };
             if let Some(d) = self.take(event)? {
                 return Ok(d);
             }
@@ -505,14 +460,10 @@ impl Consumer {
     /// As [`recv`](Self::recv).
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<Delivery>, Error> {
         self.finished()?;
-        let event = match self.rx.recv_timeout(timeout) {
-            Ok(e) => e,
-            Err(RecvTimeoutError::Timeout) => return Ok(None),
-            Err(RecvTimeoutError::Disconnected) => {
-                return Err(Error::cancelled("the consumer's mailbox closed"))
-            }
-        };
-        self.take(event)
+        match self.shared.mailbox.recv(Some(timeout)) {
+            Some(event) => self.take(event),
+            None => Ok(None),
+        }
     }
 
     /// The next delivery if one is waiting; `Ok(None)` otherwise.
@@ -522,12 +473,9 @@ impl Consumer {
     /// As [`recv`](Self::recv).
     pub fn try_recv(&self) -> Result<Option<Delivery>, Error> {
         self.finished()?;
-        match self.rx.try_recv() {
-            Ok(e) => self.take(e),
-            Err(TryRecvError::Empty) => Ok(None),
-            Err(TryRecvError::Disconnected) => {
-                Err(Error::cancelled("the consumer's mailbox closed"))
-            }
+        match self.shared.mailbox.try_recv() {
+            Some(event) => self.take(event),
+            None => Ok(None),
         }
     }
 
@@ -616,25 +564,13 @@ impl futures_core::Stream for Consumer {
             return Poll::Ready(None);
         }
         loop {
-            match this.try_recv() {
-                Ok(Some(d)) => return Poll::Ready(Some(Ok(d))),
-                Ok(None) => {}
-                Err(e) => return Poll::Ready(Some(Err(e))),
-            }
-            // Register, then look again: a send between the first look and the registration
-            // finds the waker, one before it is seen by the second look.
-            {
-                let mut slot = this
-                    .shared
-                    .waker
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                *slot = Some(cx.waker().clone());
-                this.shared.has_waker.store(true, Relaxed);
-            }
-            std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
-            if this.rx.is_empty() {
-                return Poll::Pending;
+            match this.shared.mailbox.poll(cx.waker()) {
+                None => return Poll::Pending,
+                Some(event) => match this.take(event) {
+                    Ok(Some(d)) => return Poll::Ready(Some(Ok(d))),
+                    Ok(None) => {}
+                    Err(e) => return Poll::Ready(Some(Err(e))),
+                },
             }
         }
     }

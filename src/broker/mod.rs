@@ -36,6 +36,7 @@ mod connection;
 mod consumer;
 mod deadletter;
 mod explain;
+mod mailbox;
 mod names;
 mod options;
 mod pool;

@@ -31,13 +31,19 @@ pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU8};
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic::{AtomicU32, AtomicU8};
 
-/// Blocking primitives for protocols that loom checks (confirm tracking): loom's under
-/// `cfg(loom)`, std's otherwise.
+/// Blocking primitives for protocols that loom checks (confirm tracking, a mailbox's
+/// wake-ups): loom's under `cfg(loom)`, std's otherwise.
 pub(crate) mod blocking {
     #[cfg(loom)]
-    pub(crate) use loom::sync::{atomic::AtomicU64, Condvar, Mutex, MutexGuard};
+    pub(crate) use loom::sync::{
+        atomic::{fence, AtomicBool, AtomicU64},
+        Condvar, Mutex, MutexGuard,
+    };
     #[cfg(not(loom))]
-    pub(crate) use std::sync::{atomic::AtomicU64, Condvar, Mutex, MutexGuard};
+    pub(crate) use std::sync::{
+        atomic::{fence, AtomicBool, AtomicU64},
+        Condvar, Mutex, MutexGuard,
+    };
 }
 
 pub(crate) use epoch::{pin, unprotected, Guard};

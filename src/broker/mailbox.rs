@@ -1,0 +1,493 @@
+//! A consumer's mailbox: what its queue hands over, in order, and what else it is told.
+//!
+//! Two lanes:
+//!
+//! * **The ring**: a bounded single-producer ring ([`rtrb`]) for the queue's deliveries. A
+//!   consumer belongs to one queue, which hands over under its lock, so the ring has one
+//!   producer at a time (a mutex that is never contended keeps that true for the type system).
+//!   Pushing and popping are a slot write and an index store: no allocation, no
+//!   read-modify-write on a line the other side writes. This is the pipe's hot path.
+//! * **The lane**: a locked deque for everything else, from any thread: direct reply-to
+//!   deliveries, the consumer's end, wake-ups, and queue deliveries that found the ring full
+//!   (*overflow*: the mailbox is unbounded, as SEMANTICS D2 and D3 need). While overflow is
+//!   pending, later queue deliveries join it, so the ring only ever holds deliveries older
+//!   than every pending overflow one and the queue's order holds.
+//!
+//! The receiver takes the ring's head first, then the lane's events, which it moves to its own
+//! batch in one swap (so overflow costs a lock per batch on its side, not per event). Before an
+//! `Ended` it looks at the ring again: a delivery pushed before the end is received before it.
+//!
+//! # Waking
+//!
+//! A receiver that finds nothing spins briefly, then sets `waiting` and looks again before it
+//! sleeps; a producer stores its event, then reads `waiting`. A `SeqCst` fence on each side
+//! between the store and the load (Dekker's pattern) makes at least one of them see the other:
+//! no wake-up is lost. The async receiver registers its waker the same way.
+
+use super::registry::Msg;
+use crate::error::Error;
+use crate::queue::Entry;
+use crate::sync::blocking;
+use crossbeam_utils::{Backoff, CachePadded};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+/// Queue deliveries the ring holds (48 bytes each); more overflow into the lane.
+pub(crate) const RING: usize = 64;
+
+/// What a consumer's mailbox carries.
+pub(crate) enum Event {
+    /// A delivery with its tag. The application's [`Delivery`](super::Delivery) is built on
+    /// the receiving thread, so the publishing thread touches no reference count of the
+    /// channel.
+    Delivery(u64, Entry<Msg>),
+    /// The consumer ended: cancelled or its channel closed; the error says which.
+    Ended(Error),
+    /// Wakes a blocked receive without a delivery (an RPC call's cancellation).
+    Wake,
+}
+
+type Item = (u64, Entry<Msg>);
+
+/// Lane events, each marked when it is an overflowed queue delivery.
+type Events = VecDeque<(Event, bool)>;
+
+/// The receiver's side.
+struct Receiving {
+    ring: rtrb::Consumer<Item>,
+    /// Lane events taken in one swap, served in order.
+    batch: Events,
+    /// Overflowed deliveries taken from the batch since the last report to `pending`.
+    taken: usize,
+}
+
+/// The wake-up protocol between producers and the receiver (see the module docs), apart
+/// from what it guards so that a loom model checks it (`loom_tests`).
+struct Doorbell {
+    /// A receiver sleeps (or a waker is registered): producers must ring.
+    waiting: blocking::AtomicBool,
+    /// The async receiver's waker.
+    #[cfg(feature = "stream")]
+    waker: blocking::Mutex<Option<std::task::Waker>>,
+    #[cfg(not(feature = "stream"))]
+    waker: blocking::Mutex<()>,
+    bell: blocking::Condvar,
+}
+
+impl Doorbell {
+    fn new() -> Doorbell {
+        Doorbell {
+            waiting: blocking::AtomicBool::new(false),
+            waker: blocking::Mutex::new(Default::default()),
+            bell: blocking::Condvar::new(),
+        }
+    }
+
+    /// After a producer made something visible: wakes a receiver that may sleep.
+    #[inline]
+    fn ring(&self) {
+        // Pairs with the fence in `sleep` / `register`: either this load sees `waiting`, or
+        // the receiver's look after its fence sees what was stored before this one.
+        blocking::fence(Ordering::SeqCst);
+        if !self.waiting.load(Ordering::Relaxed) {
+            return;
+        }
+        let slot = self.waker.lock().unwrap_or_else(PoisonError::into_inner);
+        // Under the lock, so a receiver between setting `waiting` and sleeping is not missed.
+        self.waiting.store(false, Ordering::Relaxed);
+        #[cfg(feature = "stream")]
+        let waker = { slot }.take();
+        #[cfg(not(feature = "stream"))]
+        drop(slot);
+        self.bell.notify_all();
+        #[cfg(feature = "stream")]
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    /// Sleeps until rung or `wait` passes (forever with `None`), unless `idle` (a look at
+    /// what producers store) says there is something already.
+    fn sleep(&self, idle: impl Fn() -> bool, wait: Option<Duration>) {
+        let slot = self.waker.lock().unwrap_or_else(PoisonError::into_inner);
+        self.waiting.store(true, Ordering::Relaxed);
+        blocking::fence(Ordering::SeqCst);
+        if !idle() {
+            return;
+        }
+        let slot = match wait {
+            None => self.bell.wait(slot).unwrap_or_else(PoisonError::into_inner),
+            Some(d) => {
+                self.bell
+                    .wait_timeout(slot, d)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0
+            }
+        };
+        drop(slot);
+    }
+
+    /// Registers `waker` to be woken by the next ring; returns whether `idle` still holds
+    /// after registering (the caller may return `Pending`).
+    #[cfg(feature = "stream")]
+    fn register(&self, waker: &std::task::Waker, idle: impl Fn() -> bool) -> bool {
+        {
+            let mut slot = self.waker.lock().unwrap_or_else(PoisonError::into_inner);
+            *slot = Some(waker.clone());
+            self.waiting.store(true, Ordering::Relaxed);
+        }
+        blocking::fence(Ordering::SeqCst);
+        idle()
+    }
+}
+
+/// A consumer's mailbox. See the module docs.
+///
+/// The producer's and the receiver's halves sit on lines of their own: each side writes its
+/// mutex for every event.
+pub(crate) struct Mailbox {
+    ring_tx: CachePadded<Mutex<rtrb::Producer<Item>>>,
+    rx: CachePadded<Mutex<Receiving>>,
+    lane: Mutex<Events>,
+    /// Whether the lane may hold something: the receiver locks it only then.
+    lane_busy: AtomicBool,
+    /// Overflowed deliveries not yet received. Only a producer (holding `ring_tx`) raises
+    /// it, so one that reads 0 may use the ring: nothing older is pending.
+    pending: AtomicUsize,
+    doorbell: Doorbell,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Nothing under these locks can panic halfway through a change.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Mailbox {
+    pub(crate) fn new() -> Mailbox {
+        let (tx, rx) = rtrb::RingBuffer::new(RING);
+        Mailbox {
+            ring_tx: CachePadded::new(Mutex::new(tx)),
+            rx: CachePadded::new(Mutex::new(Receiving {
+                ring: rx,
+                batch: VecDeque::new(),
+                taken: 0,
+            })),
+            lane: Mutex::new(VecDeque::new()),
+            lane_busy: AtomicBool::new(false),
+            pending: AtomicUsize::new(0),
+            doorbell: Doorbell::new(),
+        }
+    }
+
+    /// A delivery from the consumer's queue, after every earlier one.
+    #[inline]
+    pub(crate) fn deliver(&self, tag: u64, entry: Entry<Msg>) {
+        let mut tx = lock(&self.ring_tx);
+        let item = if self.pending.load(Ordering::Acquire) == 0 {
+            match tx.push((tag, entry)) {
+                Ok(()) => {
+                    drop(tx);
+                    self.doorbell.ring();
+                    return;
+                }
+                Err(rtrb::PushError::Full(item)) => item,
+            }
+        } else {
+            (tag, entry)
+        };
+        // Overflow, counted before `ring_tx` is released: no later delivery takes the ring
+        // while this one is pending.
+        self.pending.fetch_add(1, Ordering::Relaxed);
+        self.push_lane((Event::Delivery(item.0, item.1), true));
+        drop(tx);
+    }
+
+    /// Anything but a queue delivery, from any thread.
+    pub(crate) fn post(&self, event: Event) {
+        self.push_lane((event, false));
+    }
+
+    fn push_lane(&self, event: (Event, bool)) {
+        {
+            let mut lane = lock(&self.lane);
+            lane.push_back(event);
+            self.lane_busy.store(true, Ordering::Release);
+        }
+        self.doorbell.ring();
+    }
+
+    /// The next event, if one is there.
+    pub(crate) fn try_recv(&self) -> Option<Event> {
+        let mut rx = lock(&self.rx);
+        self.pop(&mut rx)
+    }
+
+    /// The next event, waiting at most `timeout` (forever with `None`); `None` on timeout.
+    pub(crate) fn recv(&self, timeout: Option<Duration>) -> Option<Event> {
+        let mut rx = lock(&self.rx);
+        let backoff = Backoff::new();
+        // The clock is read only once there is nothing to take: a busy pipe never reads it.
+        let mut deadline: Option<Instant> = None;
+        loop {
+            if let Some(e) = self.pop(&mut rx) {
+                return Some(e);
+            }
+            if !backoff.is_completed() {
+                backoff.snooze();
+                continue;
+            }
+            let wait = match timeout {
+                None => None,
+                Some(t) => {
+                    let now = Instant::now();
+                    let at = *deadline.get_or_insert_with(|| now.checked_add(t).unwrap_or(now));
+                    if now >= at {
+                        return None;
+                    }
+                    Some(at - now)
+                }
+            };
+            let lane_busy = &self.lane_busy;
+            let ring = &rx.ring;
+            self.doorbell.sleep(
+                || ring.is_empty() && !lane_busy.load(Ordering::Relaxed),
+                wait,
+            );
+        }
+    }
+
+    /// The next event; if there is none, registers `waker` to be woken by the next push.
+    #[cfg(feature = "stream")]
+    pub(crate) fn poll(&self, waker: &std::task::Waker) -> Option<Event> {
+        let mut rx = lock(&self.rx);
+        loop {
+            if let Some(e) = self.pop(&mut rx) {
+                return Some(e);
+            }
+            let (ring, lane_busy) = (&rx.ring, &self.lane_busy);
+            if self.doorbell.register(waker, || {
+                ring.is_empty() && !lane_busy.load(Ordering::Relaxed)
+            }) {
+                return None;
+            }
+        }
+    }
+
+    /// Takes the next event: the ring's head, else the batch's, refilled from the lane (see
+    /// the module docs). The batch is empty whenever this returns `None`.
+    #[inline]
+    fn pop(&self, rx: &mut Receiving) -> Option<Event> {
+        loop {
+            if let Ok((tag, entry)) = rx.ring.pop() {
+                return Some(Event::Delivery(tag, entry));
+            }
+            if let Some((event, overflow)) = rx.batch.pop_front() {
+                if matches!(event, Event::Ended(_)) && !rx.ring.is_empty() {
+                    // Deliveries pushed before the end come first.
+                    rx.batch.push_front((event, overflow));
+                    continue;
+                }
+                if overflow {
+                    rx.taken += 1;
+                }
+                if rx.batch.is_empty() && rx.taken > 0 {
+                    // Once every pending delivery is taken, the producer may use the ring.
+                    self.pending.fetch_sub(rx.taken, Ordering::Release);
+                    rx.taken = 0;
+                }
+                return Some(event);
+            }
+            if !self.lane_busy.load(Ordering::Acquire) {
+                return None;
+            }
+            let mut lane = lock(&self.lane);
+            // The batch is empty: swap buffers, so neither side allocates in steady state.
+            std::mem::swap(&mut *lane, &mut rx.batch);
+            self.lane_busy.store(false, Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::registry::MessageData;
+    use bytes::Bytes;
+    use std::sync::Arc;
+
+    fn entry(seq: u64) -> Entry<Msg> {
+        let mut e = Entry::bare(Arc::new(MessageData::new(None, "k", None, Bytes::new())));
+        e.seq = seq;
+        e
+    }
+
+    fn tag_of(e: Option<Event>) -> Option<u64> {
+        match e {
+            Some(Event::Delivery(tag, _)) => Some(tag),
+            Some(Event::Ended(_)) => Some(u64::MAX),
+            Some(Event::Wake) => Some(0),
+            None => None,
+        }
+    }
+
+    #[test]
+    fn overflow_keeps_the_queue_order_and_the_ring_comes_back() {
+        let m = Mailbox::new();
+        let ring = u64::try_from(RING).expect("small");
+        let n = ring * 3;
+        for tag in 1..=n {
+            m.deliver(tag, entry(tag));
+            if tag == ring + 10 {
+                // Half the ring drained while overflowing: later deliveries still queue
+                // behind the overflow, not in the freed slots.
+                for want in 1..=ring / 2 {
+                    assert_eq!(tag_of(m.try_recv()), Some(want));
+                }
+            }
+        }
+        assert_eq!(m.pending.load(Ordering::Relaxed), RING * 2);
+        for want in ring / 2 + 1..=n {
+            assert_eq!(tag_of(m.try_recv()), Some(want));
+        }
+        assert!(m.try_recv().is_none());
+        assert_eq!(m.pending.load(Ordering::Relaxed), 0);
+        m.deliver(n + 1, entry(n + 1));
+        assert!(!m.lane_busy.load(Ordering::Relaxed), "the ring again");
+        assert_eq!(tag_of(m.try_recv()), Some(n + 1));
+    }
+
+    #[test]
+    fn the_end_comes_after_earlier_deliveries() {
+        let m = Mailbox::new();
+        m.deliver(1, entry(1));
+        m.post(Event::Wake);
+        m.deliver(2, entry(2));
+        m.post(Event::Ended(Error::cancelled("gone")));
+        // Ring deliveries first (they were pushed before the lane's events), then the lane.
+        assert_eq!(tag_of(m.try_recv()), Some(1));
+        assert_eq!(tag_of(m.try_recv()), Some(2));
+        assert_eq!(tag_of(m.try_recv()), Some(0));
+        assert_eq!(tag_of(m.try_recv()), Some(u64::MAX));
+        assert!(m.try_recv().is_none());
+    }
+
+    #[test]
+    fn an_end_taken_into_the_batch_waits_for_a_later_ring_delivery() {
+        let m = Mailbox::new();
+        m.post(Event::Wake);
+        m.post(Event::Ended(Error::cancelled("gone")));
+        // The receiver swaps both into its batch and returns the wake-up...
+        assert_eq!(tag_of(m.try_recv()), Some(0));
+        // ...then a delivery pushed before the end (as a queue may, racing the close) lands
+        // in the ring while the end waits in the batch: it comes first.
+        m.deliver(5, entry(5));
+        assert_eq!(tag_of(m.try_recv()), Some(5));
+        assert_eq!(tag_of(m.try_recv()), Some(u64::MAX));
+    }
+
+    #[test]
+    fn recv_times_out_when_nothing_comes() {
+        let m = Mailbox::new();
+        assert!(m.recv(Some(Duration::from_millis(5))).is_none());
+        m.deliver(7, entry(7));
+        assert_eq!(tag_of(m.recv(Some(Duration::from_millis(5)))), Some(7));
+    }
+
+    /// Stress: a producer delivers in bursts (overflowing the ring at times) and a second
+    /// thread posts wake-ups, while the receiver alternates blocking and polling receives.
+    /// Every delivery arrives once, in order, before the end; a lost wake-up shows as a
+    /// receive that times out with deliveries outstanding (the producer never pauses that
+    /// long).
+    #[test]
+    fn stress_no_lost_wakeup_and_order_kept() {
+        const N: u64 = 200_000;
+        let m = Arc::new(Mailbox::new());
+        let producer = {
+            let m = m.clone();
+            std::thread::spawn(move || {
+                for tag in 1..=N {
+                    m.deliver(tag, entry(tag));
+                    if tag.is_multiple_of(5_000) {
+                        // Let the receiver catch up and fall asleep now and then.
+                        std::thread::sleep(Duration::from_micros(200));
+                    }
+                }
+                m.post(Event::Ended(Error::cancelled("done")));
+            })
+        };
+        let poster = {
+            let m = m.clone();
+            std::thread::spawn(move || {
+                for _ in 0..2_000 {
+                    m.post(Event::Wake);
+                    std::thread::yield_now();
+                }
+            })
+        };
+        let mut next = 1;
+        let mut i = 0u64;
+        loop {
+            i += 1;
+            let e = if i.is_multiple_of(3) {
+                m.try_recv()
+            } else {
+                let e = m.recv(Some(Duration::from_secs(10)));
+                assert!(e.is_some(), "lost wake-up: waiting for {next}");
+                e
+            };
+            match e {
+                Some(Event::Delivery(tag, en)) => {
+                    assert_eq!(tag, next, "order");
+                    assert_eq!(en.seq, tag);
+                    next += 1;
+                }
+                Some(Event::Ended(_)) => break,
+                Some(Event::Wake) | None => {}
+            }
+        }
+        assert_eq!(next, N + 1, "every delivery before the end");
+        producer.join().expect("producer");
+        poster.join().expect("poster");
+        assert_eq!(m.pending.load(Ordering::Relaxed), 0);
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::atomic::AtomicUsize;
+    use loom::sync::Arc;
+
+    /// The doorbell with a counter standing for the ring's tail (a `Release` store by the one
+    /// producer, an `Acquire` load by the receiver): a receiver that finds nothing and sleeps
+    /// is always woken by a later push, so it sees both. Without either fence loom finds the
+    /// lost wake-up (the receiver sleeps for ever).
+    #[test]
+    fn loom_a_push_never_misses_a_sleeping_receiver() {
+        loom::model(|| {
+            let bell = Arc::new(Doorbell::new());
+            let tail = Arc::new(AtomicUsize::new(0));
+            let producer = {
+                let (bell, tail) = (bell.clone(), tail.clone());
+                loom::thread::spawn(move || {
+                    for n in 1..=2 {
+                        tail.store(n, Ordering::Release);
+                        bell.ring();
+                    }
+                })
+            };
+            let mut seen = 0;
+            while seen < 2 {
+                let now = tail.load(Ordering::Acquire);
+                if now > seen {
+                    seen = now;
+                    continue;
+                }
+                bell.sleep(|| tail.load(Ordering::Acquire) == seen, None);
+            }
+            producer.join().unwrap();
+        });
+    }
+}
