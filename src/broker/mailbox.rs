@@ -20,14 +20,16 @@
 //! # Waking
 //!
 //! A receiver that finds nothing spins briefly, then sets `waiting` and looks again before it
-//! sleeps; a producer stores its event, then reads `waiting`. A `SeqCst` fence on each side
-//! between the store and the load (Dekker's pattern) makes at least one of them see the other:
-//! no wake-up is lost. The async receiver registers its waker the same way.
+//! sleeps; a producer stores its event, then reads `waiting`. A fence on each side between the
+//! store and the load (Dekker's pattern) makes at least one of them see the other: no wake-up
+//! is lost. The fences are asymmetric ([`crate::sync::barrier`]): the producer's, paid per
+//! event, is a compiler fence; the receiver's, paid before a sleep, is the kernel's barrier
+//! across the process. The async receiver registers its waker the same way.
 
 use super::registry::Msg;
 use crate::error::Error;
 use crate::queue::Entry;
-use crate::sync::blocking;
+use crate::sync::{barrier, blocking};
 use crossbeam_utils::{Backoff, CachePadded};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -36,6 +38,9 @@ use std::time::{Duration, Instant};
 
 /// Queue deliveries the ring holds (48 bytes each); more overflow into the lane.
 pub(crate) const RING: usize = 64;
+
+/// The longest sleep when the heavy fence failed (see [`barrier::heavy`]).
+const UNPAIRED: Duration = Duration::from_millis(1);
 
 /// What a consumer's mailbox carries.
 pub(crate) enum Event {
@@ -78,6 +83,7 @@ struct Doorbell {
 
 impl Doorbell {
     fn new() -> Doorbell {
+        barrier::init();
         Doorbell {
             waiting: blocking::AtomicBool::new(false),
             waker: blocking::Mutex::new(Default::default()),
@@ -88,9 +94,9 @@ impl Doorbell {
     /// After a producer made something visible: wakes a receiver that may sleep.
     #[inline]
     fn ring(&self) {
-        // Pairs with the fence in `sleep` / `register`: either this load sees `waiting`, or
-        // the receiver's look after its fence sees what was stored before this one.
-        blocking::fence(Ordering::SeqCst);
+        // Pairs with the heavy fence in `sleep` / `register`: either this load sees
+        // `waiting`, or the receiver's look after its fence sees what was stored before this.
+        barrier::light();
         if !self.waiting.load(Ordering::Relaxed) {
             return;
         }
@@ -113,10 +119,16 @@ impl Doorbell {
     fn sleep(&self, idle: impl Fn() -> bool, wait: Option<Duration>) {
         let slot = self.waker.lock().unwrap_or_else(PoisonError::into_inner);
         self.waiting.store(true, Ordering::Relaxed);
-        blocking::fence(Ordering::SeqCst);
+        let paired = barrier::heavy();
         if !idle() {
             return;
         }
+        // Unpaired (the kernel refused the barrier): a ring may be missed, so look again soon.
+        let wait = if paired {
+            wait
+        } else {
+            Some(wait.map_or(UNPAIRED, |d| d.min(UNPAIRED)))
+        };
         let slot = match wait {
             None => self.bell.wait(slot).unwrap_or_else(PoisonError::into_inner),
             Some(d) => {
@@ -138,7 +150,11 @@ impl Doorbell {
             *slot = Some(waker.clone());
             self.waiting.store(true, Ordering::Relaxed);
         }
-        blocking::fence(Ordering::SeqCst);
+        if !barrier::heavy() {
+            // Unpaired: a ring may be missed; poll again instead of waiting for it.
+            waker.wake_by_ref();
+            return false;
+        }
         idle()
     }
 }

@@ -19,6 +19,7 @@
 
 #[cfg(not(loom))]
 pub(crate) use crossbeam_epoch as epoch;
+pub(crate) mod barrier;
 #[cfg(not(loom))]
 mod limbo;
 #[cfg(loom)]
