@@ -33,11 +33,19 @@ use crate::sync::{barrier, blocking};
 use crossbeam_utils::{Backoff, CachePadded};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Queue deliveries the ring holds (48 bytes each); more overflow into the lane.
 pub(crate) const RING: usize = 64;
+
+/// Pause instructions a receiver waits after finding nothing, before it looks again (on top
+/// of its backoff; 16 are about 0.4 µs on the machines measured). Looking sooner pulls the
+/// ring's tail line, and the slot line being filled, back from the producer between two of its
+/// writes, so each push pays a cross-core transfer: measured on the pipe, a receiver that polled
+/// with no floor held the producer to 1.7-1.9 M/s in about half the runs, against 4.9-5.9 M/s in
+/// every run with this floor.
+const IDLE_PAUSES: u32 = 16;
 
 /// The longest sleep when the heavy fence failed (see [`barrier::heavy`]).
 const UNPAIRED: Duration = Duration::from_millis(1);
@@ -251,6 +259,10 @@ impl Mailbox {
                 return Some(e);
             }
             if !backoff.is_completed() {
+                // Not straight back at the ring: see `IDLE_PAUSES`.
+                for _ in 0..IDLE_PAUSES {
+                    std::hint::spin_loop();
+                }
                 backoff.snooze();
                 continue;
             }
@@ -297,6 +309,10 @@ impl Mailbox {
     fn pop(&self, rx: &mut Receiving) -> Option<Event> {
         loop {
             if let Ok((tag, entry)) = rx.ring.pop() {
+                if let Ok((_, next)) = rx.ring.peek() {
+                    // The next message's lines start coming while this one is handed over.
+                    crate::sync::prefetch(Arc::as_ptr(&next.msg));
+                }
                 return Some(Event::Delivery(tag, entry));
             }
             if let Some((event, overflow)) = rx.batch.pop_front() {
