@@ -324,6 +324,9 @@ impl Mailbox {
                 if overflow {
                     rx.taken += 1;
                 }
+                if let Some((Event::Delivery(_, next), _)) = rx.batch.front() {
+                    crate::sync::prefetch(Arc::as_ptr(&next.msg));
+                }
                 if rx.batch.is_empty() && rx.taken > 0 {
                     // Once every pending delivery is taken, the producer may use the ring.
                     self.pending.fetch_sub(rx.taken, Ordering::Release);
