@@ -423,11 +423,25 @@ impl Channel {
                     .registry
                     .log_persistent(&broker.clock, data, &targets.queues, &[])
             });
+        let store_id = msg.store_id;
+        // The last target takes the handle itself: no reference count changes hands for the
+        // common single target (each one is a locked operation on the message's line).
+        let mut copies = targets.queues.len() + targets.direct.len();
+        let mut msg = Some(msg);
+        let mut handle = || {
+            copies -= 1;
+            if copies == 0 {
+                msg.take()
+            } else {
+                msg.clone()
+            }
+        };
         let mut queues = 0;
         let mut refused = false;
         let mut unlogged: Vec<(u64, u64)> = Vec::new();
         for q in targets.queues {
-            match q.q.enqueue(msg.clone()) {
+            let Some(msg) = handle() else { break };
+            match q.q.enqueue(msg) {
                 Ok(()) => queues += 1,
                 Err(Refused::Full) => {
                     refused = true;
@@ -435,9 +449,9 @@ impl Channel {
                         // `reject-publish-dlx` refusals are counted as they are buried.
                         self.shared().broker().stats.maxlen.fetch_add(1, Relaxed);
                     }
-                    if msg.store_id != 0 && q.q.log_id != 0 {
+                    if store_id != 0 && q.q.log_id != 0 {
                         // Logged for this queue above: take it out again.
-                        unlogged.push((msg.store_id, q.q.log_id));
+                        unlogged.push((store_id, q.q.log_id));
                     }
                 }
                 Err(Refused::Deleted) => {}
@@ -447,7 +461,8 @@ impl Channel {
             self.shared().broker().log_settled(unlogged);
         }
         for c in targets.direct {
-            c.deliver_direct(msg.clone());
+            let Some(msg) = handle() else { break };
+            c.deliver_direct(msg);
             queues += 1;
         }
         (Publish::Routed { queues }, logged, refused)
