@@ -421,11 +421,7 @@ impl ChannelShared {
                 with_credit += 1;
                 credit.push(c);
             }
-            let Some(queue) = queue else {
-                // Acked: if its delivery is gone too, the allocation is spare.
-                self.broker().pool.recycle(u.entry.msg);
-                continue;
-            };
+            let Some(queue) = queue else { continue };
             let mut entry = u.entry;
             if how == How::Discard {
                 // SEMANTICS A4: dead-lettered as `rejected` if the queue has a DLX.

@@ -5,7 +5,7 @@ pub(crate) use super::mailbox::Event;
 use super::mailbox::Mailbox;
 use super::options::{BasicAckOptions, BasicNackOptions, BasicRejectOptions};
 use super::properties::BasicProperties;
-use super::registry::{MessageData, Msg, QueueRec};
+use super::registry::{Msg, QueueRec};
 use super::unacked::Holder;
 use super::Channel;
 use crate::dispatch::Credit;
@@ -208,8 +208,7 @@ pub struct Delivery {
     redelivered: bool,
     failed: u32,
     returned: u32,
-    /// Always `Some`, but while dropping: the allocation goes back to the broker's pool.
-    msg: Option<Msg>,
+    msg: Msg,
     /// Properties with `x-delivery-count` added (SEMANTICS A10), when `failed > 0`.
     with_count: Option<Box<BasicProperties>>,
     consumer_tag: Option<Arc<str>>,
@@ -237,7 +236,7 @@ impl Delivery {
             redelivered: entry.redelivered,
             failed: entry.failed,
             returned: entry.returned,
-            msg: Some(entry.msg),
+            msg: entry.msg,
             with_count,
             consumer_tag,
         }
@@ -255,12 +254,12 @@ impl Delivery {
 
     /// The exchange it was published to (`""` for the default exchange).
     pub fn exchange(&self) -> &str {
-        self.msg.as_deref().map_or("", MessageData::exchange)
+        self.msg.exchange()
     }
 
     /// The routing key it was published with.
     pub fn routing_key(&self) -> &str {
-        self.msg.as_deref().map_or("", MessageData::routing_key)
+        self.msg.routing_key()
     }
 
     /// Its properties, as published (SEMANTICS P3), without `BCC` (P4), with
@@ -268,23 +267,18 @@ impl Delivery {
     pub fn properties(&self) -> &BasicProperties {
         match self.with_count.as_deref() {
             Some(p) => p,
-            None => self
-                .msg
-                .as_deref()
-                .map_or(&BasicProperties::EMPTY, MessageData::properties),
+            None => self.msg.properties(),
         }
     }
 
     /// The body.
     pub fn body(&self) -> &[u8] {
-        self.msg.as_deref().map_or(&[], |m| &m.body)
+        &self.msg.body
     }
 
     /// The body as a shared buffer (a reference count, not a copy).
     pub fn body_bytes(&self) -> Bytes {
-        self.msg
-            .as_deref()
-            .map_or_else(Bytes::new, |m| m.body.clone())
+        self.msg.body.clone()
     }
 
     /// RabbitMQ 4.3's failed delivery count: rejects with requeue and consumer losses
@@ -352,15 +346,6 @@ impl Delivery {
     }
 }
 
-impl Drop for Delivery {
-    fn drop(&mut self) {
-        // Usually the last holder (auto-ack): the allocation goes back for the next publish.
-        if let Some(msg) = self.msg.take() {
-            self.channel.broker().pool.recycle(msg);
-        }
-    }
-}
-
 impl fmt::Debug for Delivery {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Delivery")
@@ -368,7 +353,7 @@ impl fmt::Debug for Delivery {
             .field("redelivered", &self.redelivered)
             .field("exchange", &self.exchange())
             .field("routing_key", &self.routing_key())
-            .field("body_len", &self.body().len())
+            .field("body_len", &self.msg.body.len())
             .finish()
     }
 }

@@ -39,7 +39,6 @@ mod explain;
 mod mailbox;
 mod names;
 mod options;
-mod pool;
 pub(crate) mod properties;
 mod publish;
 mod registry;
@@ -202,8 +201,6 @@ pub(crate) struct BrokerInner {
     pub(crate) clock: Clock,
     /// Direct reply-to consumers by token (SEMANTICS R2).
     pub(crate) reply_to: NameMap<Arc<ConsumerShared>>,
-    /// Spare message allocations.
-    pub(crate) pool: pool::MessagePool,
     /// Every channel, for consumer timeouts.
     channels: Mutex<Vec<Weak<ChannelShared>>>,
     pub(crate) stats: Stats,
@@ -445,7 +442,6 @@ impl Broker {
             clock: options.clock.clone(),
             options,
             reply_to: NameMap::new(),
-            pool: pool::MessagePool::new(),
             channels: Mutex::new(Vec::new()),
             stats: Stats::default(),
             names: AtomicU64::new(0),

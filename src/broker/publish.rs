@@ -8,7 +8,7 @@
 use super::args::Overflow;
 use super::confirm::{Confirmation, Confirms};
 use super::consumer::ConsumerShared;
-use super::registry::{ExchangeRec, QueueRec};
+use super::registry::{ExchangeRec, MessageData, Msg, QueueRec};
 use super::{BasicProperties, BasicPublishOptions, Channel, REPLY_TO, REPLY_TO_PREFIX};
 use crate::error::{Error, Input};
 use crate::queue::Refused;
@@ -415,14 +415,12 @@ impl Channel {
                 h.remove("BCC");
             }
         }
+        let mut data = MessageData::new(exchange, routing_key, props, body);
         let broker = self.shared().broker();
-        let (msg, logged) = broker
-            .pool
-            .message(exchange, routing_key, props, body, |data| {
-                broker
-                    .registry
-                    .log_persistent(&broker.clock, data, &targets.queues, &[])
-            });
+        let logged = broker
+            .registry
+            .log_persistent(&broker.clock, &mut data, &targets.queues, &[]);
+        let msg: Msg = Arc::new(data);
         let store_id = msg.store_id;
         // The last target takes the handle itself: no reference count changes hands for the
         // common single target (each one is a locked operation on the message's line).

@@ -61,33 +61,6 @@ impl MessageData {
         }
     }
 
-    /// Puts these parts into an emptied message ([`empty`](Self::empty)), reusing its
-    /// allocation (and the routing key's, if it spilled).
-    #[inline]
-    pub(crate) fn refill(
-        &mut self,
-        exchange: Option<Arc<str>>,
-        routing_key: &str,
-        properties: Option<Box<BasicProperties>>,
-        body: Bytes,
-    ) {
-        self.exchange = exchange;
-        self.routing_key.clear();
-        self.routing_key.extend_from_slice(routing_key.as_bytes());
-        self.properties = properties;
-        self.body = body;
-        self.store_id = 0;
-    }
-
-    /// Drops the parts it shares or owns (exchange name, properties, body), keeping the
-    /// allocation for [`refill`](Self::refill).
-    #[inline]
-    pub(crate) fn empty(&mut self) {
-        self.exchange = None;
-        self.properties = None;
-        self.body = Bytes::new();
-    }
-
     /// Its properties.
     pub(crate) fn properties(&self) -> &BasicProperties {
         self.properties
