@@ -8,7 +8,7 @@
 
 use super::args::ConsumeArgs;
 use super::confirm::{Confirm, Confirms};
-use super::consumer::{ConsumerShared, Delivery};
+use super::consumer::{ConsumerShared, Delivery, Source};
 use super::options::{
     BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicNackOptions, BasicQosOptions,
     BasicRejectOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, QueueDeclareOptions,
@@ -1214,7 +1214,7 @@ impl Channel {
                     }
                 };
                 Ok(Some(GetMessage {
-                    delivery: Delivery::new(shared.clone(), tag, entry, None),
+                    delivery: Delivery::new(Source::Get(shared.clone()), tag, entry),
                     message_count: count_u32(left),
                 }))
             })

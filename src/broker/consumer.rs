@@ -203,7 +203,7 @@ impl Sink<Msg> for ConsumerShared {
 /// [`nack`](Self::nack) or [`reject`](Self::reject), or through its channel by
 /// [`delivery_tag`](Self::delivery_tag).
 pub struct Delivery {
-    channel: Arc<ChannelShared>,
+    source: Source,
     tag: DeliveryTag,
     redelivered: bool,
     failed: u32,
@@ -211,16 +211,28 @@ pub struct Delivery {
     msg: Msg,
     /// Properties with `x-delivery-count` added (SEMANTICS A10), when `failed > 0`.
     with_count: Option<Box<BasicProperties>>,
-    consumer_tag: Option<Arc<str>>,
+}
+
+/// Where a [`Delivery`] came from. One reference count per delivery: the consumer's holds
+/// both its channel and its tag.
+pub(crate) enum Source {
+    /// A consumer.
+    Consumer(Arc<ConsumerShared>),
+    /// `basic_get` on this channel.
+    Get(Arc<ChannelShared>),
+}
+
+impl Source {
+    fn channel(&self) -> &ChannelShared {
+        match self {
+            Source::Consumer(c) => &c.channel,
+            Source::Get(ch) => ch,
+        }
+    }
 }
 
 impl Delivery {
-    pub(crate) fn new(
-        channel: Arc<ChannelShared>,
-        tag: u64,
-        entry: Entry<Msg>,
-        consumer_tag: Option<Arc<str>>,
-    ) -> Delivery {
+    pub(crate) fn new(source: Source, tag: u64, entry: Entry<Msg>) -> Delivery {
         let with_count = (entry.failed > 0).then(|| {
             let mut props = entry.msg.properties().clone();
             let headers = props.headers.get_or_insert_with(Default::default);
@@ -231,14 +243,13 @@ impl Delivery {
             Box::new(props)
         });
         Delivery {
-            channel,
+            source,
             tag: DeliveryTag::new(tag),
             redelivered: entry.redelivered,
             failed: entry.failed,
             returned: entry.returned,
             msg: entry.msg,
             with_count,
-            consumer_tag,
         }
     }
 
@@ -295,7 +306,10 @@ impl Delivery {
 
     /// The tag of the consumer that received it; `None` for `basic_get`.
     pub fn consumer_tag(&self) -> Option<&str> {
-        self.consumer_tag.as_deref()
+        match &self.source {
+            Source::Consumer(c) => Some(&c.tag),
+            Source::Get(_) => None,
+        }
     }
 
     /// Acknowledges this delivery (SEMANTICS A2).
@@ -304,7 +318,8 @@ impl Delivery {
     ///
     /// As [`Channel::basic_ack`].
     pub fn ack(&self) -> Result<Settled, Error> {
-        self.channel
+        self.source
+            .channel()
             .settle(self.tag.get(), false, super::channel::How::Ack)
     }
 
@@ -315,7 +330,7 @@ impl Delivery {
     ///
     /// As [`Channel::basic_nack`].
     pub fn nack(&self, options: BasicNackOptions) -> Result<Settled, Error> {
-        self.channel.settle(
+        self.source.channel().settle(
             self.tag.get(),
             options.multiple,
             super::channel::How::nack(options.requeue, options.at_tail),
@@ -328,7 +343,7 @@ impl Delivery {
     ///
     /// As [`Channel::basic_reject`].
     pub fn reject(&self, options: BasicRejectOptions) -> Result<Settled, Error> {
-        self.channel.settle(
+        self.source.channel().settle(
             self.tag.get(),
             false,
             super::channel::How::reject(options.requeue),
@@ -341,7 +356,8 @@ impl Delivery {
     ///
     /// As [`Channel::basic_ack`].
     pub fn ack_with(&self, options: BasicAckOptions) -> Result<Settled, Error> {
-        self.channel
+        self.source
+            .channel()
             .settle(self.tag.get(), options.multiple, super::channel::How::Ack)
     }
 }
@@ -401,10 +417,9 @@ impl Consumer {
     fn take(&self, event: Event) -> Result<Option<Delivery>, Error> {
         match event {
             Event::Delivery(tag, entry) => Ok(Some(Delivery::new(
-                self.shared.channel.clone(),
+                Source::Consumer(self.shared.clone()),
                 tag,
                 entry,
-                Some(self.shared.tag.clone()),
             ))),
             Event::Ended(e) => Err(self.ended.get_or_init(|| e).clone()),
             Event::Wake => Ok(None),
