@@ -33,7 +33,7 @@ use crate::sync::{barrier, blocking};
 use crossbeam_utils::{Backoff, CachePadded};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
 /// Queue deliveries the ring holds (48 bytes each); more overflow into the lane.
@@ -193,6 +193,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// [`lock`] if it is free now.
+fn try_lock<T>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
+    match m.try_lock() {
+        Ok(g) => Some(g),
+        Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+        Err(TryLockError::WouldBlock) => None,
+    }
+}
+
 impl Mailbox {
     pub(crate) fn new() -> Mailbox {
         let (tx, rx) = rtrb::RingBuffer::new(RING);
@@ -249,7 +258,8 @@ impl Mailbox {
 
     /// The next event, if one is there.
     pub(crate) fn try_recv(&self) -> Option<Event> {
-        let mut rx = lock(&self.rx);
+        // Never waits: while another thread receives, there is nothing for this caller.
+        let mut rx = try_lock(&self.rx)?;
         self.pop(&mut rx)
     }
 
@@ -294,7 +304,11 @@ impl Mailbox {
     /// The next event; if there is none, registers `waker` to be woken by the next push.
     #[cfg(feature = "stream")]
     pub(crate) fn poll(&self, waker: &std::task::Waker) -> Option<Event> {
-        let mut rx = lock(&self.rx);
+        let Some(mut rx) = try_lock(&self.rx) else {
+            // Another thread receives: never block an executor; be woken by the next push.
+            self.doorbell.register(waker, || true);
+            return None;
+        };
         loop {
             if let Some(e) = self.pop(&mut rx) {
                 return Some(e);
@@ -430,6 +444,25 @@ mod tests {
         m.deliver(5, entry(5));
         assert_eq!(tag_of(m.try_recv()), Some(5));
         assert_eq!(tag_of(m.try_recv()), Some(u64::MAX));
+    }
+
+    #[test]
+    fn try_recv_does_not_wait_for_a_blocked_receiver() {
+        let m = Arc::new(Mailbox::new());
+        let blocked = {
+            let m = m.clone();
+            std::thread::spawn(move || tag_of(m.recv(Some(Duration::from_secs(10)))))
+        };
+        // The other thread holds the receiving side while it waits.
+        while m.rx.try_lock().is_ok() {
+            std::thread::yield_now();
+        }
+        assert!(
+            m.try_recv().is_none(),
+            "returned at once, not after the wait"
+        );
+        m.deliver(3, entry(3));
+        assert_eq!(blocked.join().expect("receiver"), Some(3));
     }
 
     #[test]
