@@ -99,7 +99,10 @@ impl Doorbell {
         barrier::init();
         Doorbell {
             waiting: blocking::AtomicBool::new(false),
-            waker: blocking::Mutex::new(Default::default()),
+            #[cfg(feature = "stream")]
+            waker: blocking::Mutex::new(None),
+            #[cfg(not(feature = "stream"))]
+            waker: blocking::Mutex::new(()),
             bell: blocking::Condvar::new(),
         }
     }
