@@ -519,6 +519,9 @@ impl Drop for Consumer {
             // SEMANTICS A7: a handle dropped without cancel is a consumer loss.
             self.shared.channel.lose_consumer(&self.shared);
         }
+        // Nobody can receive any more: what is still in the mailbox goes now, not when the
+        // last of this consumer's deliveries is dropped (each one holds the mailbox).
+        self.shared.mailbox.discard();
     }
 }
 
