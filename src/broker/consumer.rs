@@ -466,7 +466,8 @@ impl Consumer {
         }
     }
 
-    /// The next delivery if one is waiting; `Ok(None)` otherwise.
+    /// The next delivery if one is waiting; `Ok(None)` otherwise, and also while another
+    /// thread is inside a receive on this consumer (it never waits for that thread).
     ///
     /// # Errors
     ///
