@@ -1847,8 +1847,7 @@ enum warren_status warren_properties_set_headers(struct warren_properties *prope
 
 /**
  * Sets the MIME content type, e.g. `application/json`, replacing any value (`value_len` bytes,
- * copied; (NULL, 0) is the empty
- * string, which is set, not absent).
+ * copied; (NULL, 0) is the empty string, which is set, not absent).
  *
  * # Errors
  *
@@ -1867,8 +1866,7 @@ enum warren_status warren_properties_set_content_type(struct warren_properties *
 
 /**
  * Sets the MIME content encoding, e.g. `gzip`, replacing any value (`value_len` bytes, copied;
- * (NULL, 0) is the empty
- * string, which is set, not absent).
+ * (NULL, 0) is the empty string, which is set, not absent).
  *
  * # Errors
  *
@@ -1901,8 +1899,7 @@ enum warren_status warren_properties_set_correlation_id(struct warren_properties
 
 /**
  * Sets the queue to reply to (SEMANTICS R1, R2), replacing any value (`value_len` bytes, copied;
- * (NULL, 0) is the empty
- * string, which is set, not absent).
+ * (NULL, 0) is the empty string, which is set, not absent).
  *
  * # Errors
  *
@@ -1935,8 +1932,7 @@ enum warren_status warren_properties_set_expiration(struct warren_properties *pr
 
 /**
  * Sets the application message id, replacing any value (`value_len` bytes, copied; (NULL, 0) is
- * the empty
- * string, which is set, not absent).
+ * the empty string, which is set, not absent).
  *
  * # Errors
  *
@@ -1952,8 +1948,7 @@ enum warren_status warren_properties_set_message_id(struct warren_properties *pr
 
 /**
  * Sets the message type name (AMQP's `type`), replacing any value (`value_len` bytes, copied;
- * (NULL, 0) is the empty
- * string, which is set, not absent).
+ * (NULL, 0) is the empty string, which is set, not absent).
  *
  * # Errors
  *
@@ -1969,8 +1964,7 @@ enum warren_status warren_properties_set_type(struct warren_properties *properti
 
 /**
  * Sets the publishing user id (not checked in-process, SEMANTICS P3), replacing any value
- * (`value_len` bytes, copied; (NULL, 0) is the empty
- * string, which is set, not absent).
+ * (`value_len` bytes, copied; (NULL, 0) is the empty string, which is set, not absent).
  *
  * # Errors
  *
@@ -1986,8 +1980,7 @@ enum warren_status warren_properties_set_user_id(struct warren_properties *prope
 
 /**
  * Sets the publishing application's id, replacing any value (`value_len` bytes, copied; (NULL, 0)
- * is the empty
- * string, which is set, not absent).
+ * is the empty string, which is set, not absent).
  *
  * # Errors
  *
@@ -2003,8 +1996,7 @@ enum warren_status warren_properties_set_app_id(struct warren_properties *proper
 
 /**
  * Sets the cluster id (deprecated in AMQP 0-9-1, carried unchanged), replacing any value
- * (`value_len` bytes, copied; (NULL, 0) is the empty
- * string, which is set, not absent).
+ * (`value_len` bytes, copied; (NULL, 0) is the empty string, which is set, not absent).
  *
  * # Errors
  *
@@ -2082,8 +2074,8 @@ enum warren_status warren_properties_headers(const struct warren_properties *pro
 
 /**
  * Reads the MIME content type, e.g. `application/json`: `*ptr_out` and `*len_out` get the bytes
- * (UTF-8, not NUL-terminated,
- * a view valid while `properties` is), or NULL and 0 when it is not set.
+ * (UTF-8, not NUL-terminated, a view valid while `properties` is), or NULL and 0 when it is not
+ * set.
  *
  * # Errors
  *
@@ -2100,8 +2092,7 @@ enum warren_status warren_properties_content_type(const struct warren_properties
 
 /**
  * Reads the MIME content encoding, e.g. `gzip`: `*ptr_out` and `*len_out` get the bytes (UTF-8,
- * not NUL-terminated,
- * a view valid while `properties` is), or NULL and 0 when it is not set.
+ * not NUL-terminated, a view valid while `properties` is), or NULL and 0 when it is not set.
  *
  * # Errors
  *
@@ -2117,8 +2108,8 @@ enum warren_status warren_properties_content_encoding(const struct warren_proper
 
 /**
  * Reads the correlation id, matching an RPC reply to its request (SEMANTICS R1): `*ptr_out` and
- * `*len_out` get the bytes (UTF-8, not NUL-terminated,
- * a view valid while `properties` is), or NULL and 0 when it is not set.
+ * `*len_out` get the bytes (UTF-8, not NUL-terminated, a view valid while `properties` is), or
+ * NULL and 0 when it is not set.
  *
  * # Errors
  *
@@ -2134,8 +2125,7 @@ enum warren_status warren_properties_correlation_id(const struct warren_properti
 
 /**
  * Reads the queue to reply to (SEMANTICS R1, R2): `*ptr_out` and `*len_out` get the bytes (UTF-8,
- * not NUL-terminated,
- * a view valid while `properties` is), or NULL and 0 when it is not set.
+ * not NUL-terminated, a view valid while `properties` is), or NULL and 0 when it is not set.
  *
  * # Errors
  *
@@ -2168,8 +2158,7 @@ enum warren_status warren_properties_expiration(const struct warren_properties *
 
 /**
  * Reads the application message id: `*ptr_out` and `*len_out` get the bytes (UTF-8, not
- * NUL-terminated,
- * a view valid while `properties` is), or NULL and 0 when it is not set.
+ * NUL-terminated, a view valid while `properties` is), or NULL and 0 when it is not set.
  *
  * # Errors
  *
@@ -2185,8 +2174,7 @@ enum warren_status warren_properties_message_id(const struct warren_properties *
 
 /**
  * Reads the message type name (AMQP's `type`): `*ptr_out` and `*len_out` get the bytes (UTF-8, not
- * NUL-terminated,
- * a view valid while `properties` is), or NULL and 0 when it is not set.
+ * NUL-terminated, a view valid while `properties` is), or NULL and 0 when it is not set.
  *
  * # Errors
  *
@@ -2202,8 +2190,8 @@ enum warren_status warren_properties_type(const struct warren_properties *proper
 
 /**
  * Reads the publishing user id (not checked in-process, SEMANTICS P3): `*ptr_out` and `*len_out`
- * get the bytes (UTF-8, not NUL-terminated,
- * a view valid while `properties` is), or NULL and 0 when it is not set.
+ * get the bytes (UTF-8, not NUL-terminated, a view valid while `properties` is), or NULL and 0
+ * when it is not set.
  *
  * # Errors
  *
@@ -2219,8 +2207,7 @@ enum warren_status warren_properties_user_id(const struct warren_properties *pro
 
 /**
  * Reads the publishing application's id: `*ptr_out` and `*len_out` get the bytes (UTF-8, not
- * NUL-terminated,
- * a view valid while `properties` is), or NULL and 0 when it is not set.
+ * NUL-terminated, a view valid while `properties` is), or NULL and 0 when it is not set.
  *
  * # Errors
  *
@@ -2236,8 +2223,8 @@ enum warren_status warren_properties_app_id(const struct warren_properties *prop
 
 /**
  * Reads the cluster id (deprecated in AMQP 0-9-1, carried unchanged): `*ptr_out` and `*len_out`
- * get the bytes (UTF-8, not NUL-terminated,
- * a view valid while `properties` is), or NULL and 0 when it is not set.
+ * get the bytes (UTF-8, not NUL-terminated, a view valid while `properties` is), or NULL and 0
+ * when it is not set.
  *
  * # Errors
  *
@@ -2254,8 +2241,7 @@ enum warren_status warren_properties_cluster_id(const struct warren_properties *
 /**
  * Reads the delivery mode: 2 persistent (written to disk in a durable queue of a durable broker),
  * any other value transient: `*set_out` says whether it is set, and `*value_out` gets it (0 when
- * not
- * set).
+ * not set).
  *
  * # Errors
  *

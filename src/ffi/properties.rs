@@ -151,8 +151,7 @@ pub unsafe extern "C" fn warren_properties_set_headers(
 }
 
 /// Sets the MIME content type, e.g. `application/json`, replacing any value (`value_len` bytes,
-/// copied; (NULL, 0) is the empty
-/// string, which is set, not absent).
+/// copied; (NULL, 0) is the empty string, which is set, not absent).
 ///
 /// # Errors
 ///
@@ -179,8 +178,7 @@ pub unsafe extern "C" fn warren_properties_set_content_type(
 }
 
 /// Sets the MIME content encoding, e.g. `gzip`, replacing any value (`value_len` bytes, copied;
-/// (NULL, 0) is the empty
-/// string, which is set, not absent).
+/// (NULL, 0) is the empty string, which is set, not absent).
 ///
 /// # Errors
 ///
@@ -229,8 +227,7 @@ pub unsafe extern "C" fn warren_properties_set_correlation_id(
 }
 
 /// Sets the queue to reply to (SEMANTICS R1, R2), replacing any value (`value_len` bytes, copied;
-/// (NULL, 0) is the empty
-/// string, which is set, not absent).
+/// (NULL, 0) is the empty string, which is set, not absent).
 ///
 /// # Errors
 ///
@@ -279,8 +276,7 @@ pub unsafe extern "C" fn warren_properties_set_expiration(
 }
 
 /// Sets the application message id, replacing any value (`value_len` bytes, copied; (NULL, 0) is
-/// the empty
-/// string, which is set, not absent).
+/// the empty string, which is set, not absent).
 ///
 /// # Errors
 ///
@@ -304,8 +300,7 @@ pub unsafe extern "C" fn warren_properties_set_message_id(
 }
 
 /// Sets the message type name (AMQP's `type`), replacing any value (`value_len` bytes, copied;
-/// (NULL, 0) is the empty
-/// string, which is set, not absent).
+/// (NULL, 0) is the empty string, which is set, not absent).
 ///
 /// # Errors
 ///
@@ -329,8 +324,7 @@ pub unsafe extern "C" fn warren_properties_set_type(
 }
 
 /// Sets the publishing user id (not checked in-process, SEMANTICS P3), replacing any value
-/// (`value_len` bytes, copied; (NULL, 0) is the empty
-/// string, which is set, not absent).
+/// (`value_len` bytes, copied; (NULL, 0) is the empty string, which is set, not absent).
 ///
 /// # Errors
 ///
@@ -354,8 +348,7 @@ pub unsafe extern "C" fn warren_properties_set_user_id(
 }
 
 /// Sets the publishing application's id, replacing any value (`value_len` bytes, copied; (NULL, 0)
-/// is the empty
-/// string, which is set, not absent).
+/// is the empty string, which is set, not absent).
 ///
 /// # Errors
 ///
@@ -379,8 +372,7 @@ pub unsafe extern "C" fn warren_properties_set_app_id(
 }
 
 /// Sets the cluster id (deprecated in AMQP 0-9-1, carried unchanged), replacing any value
-/// (`value_len` bytes, copied; (NULL, 0) is the empty
-/// string, which is set, not absent).
+/// (`value_len` bytes, copied; (NULL, 0) is the empty string, which is set, not absent).
 ///
 /// # Errors
 ///
@@ -552,8 +544,8 @@ unsafe fn number_output<T: Default>(
 }
 
 /// Reads the MIME content type, e.g. `application/json`: `*ptr_out` and `*len_out` get the bytes
-/// (UTF-8, not NUL-terminated,
-/// a view valid while `properties` is), or NULL and 0 when it is not set.
+/// (UTF-8, not NUL-terminated, a view valid while `properties` is), or NULL and 0 when it is not
+/// set.
 ///
 /// # Errors
 ///
@@ -576,8 +568,7 @@ pub unsafe extern "C" fn warren_properties_content_type(
 }
 
 /// Reads the MIME content encoding, e.g. `gzip`: `*ptr_out` and `*len_out` get the bytes (UTF-8,
-/// not NUL-terminated,
-/// a view valid while `properties` is), or NULL and 0 when it is not set.
+/// not NUL-terminated, a view valid while `properties` is), or NULL and 0 when it is not set.
 ///
 /// # Errors
 ///
@@ -603,8 +594,8 @@ pub unsafe extern "C" fn warren_properties_content_encoding(
 }
 
 /// Reads the correlation id, matching an RPC reply to its request (SEMANTICS R1): `*ptr_out` and
-/// `*len_out` get the bytes (UTF-8, not NUL-terminated,
-/// a view valid while `properties` is), or NULL and 0 when it is not set.
+/// `*len_out` get the bytes (UTF-8, not NUL-terminated, a view valid while `properties` is), or
+/// NULL and 0 when it is not set.
 ///
 /// # Errors
 ///
@@ -630,8 +621,7 @@ pub unsafe extern "C" fn warren_properties_correlation_id(
 }
 
 /// Reads the queue to reply to (SEMANTICS R1, R2): `*ptr_out` and `*len_out` get the bytes (UTF-8,
-/// not NUL-terminated,
-/// a view valid while `properties` is), or NULL and 0 when it is not set.
+/// not NUL-terminated, a view valid while `properties` is), or NULL and 0 when it is not set.
 ///
 /// # Errors
 ///
@@ -676,8 +666,7 @@ pub unsafe extern "C" fn warren_properties_expiration(
 }
 
 /// Reads the application message id: `*ptr_out` and `*len_out` get the bytes (UTF-8, not
-/// NUL-terminated,
-/// a view valid while `properties` is), or NULL and 0 when it is not set.
+/// NUL-terminated, a view valid while `properties` is), or NULL and 0 when it is not set.
 ///
 /// # Errors
 ///
@@ -699,8 +688,7 @@ pub unsafe extern "C" fn warren_properties_message_id(
 }
 
 /// Reads the message type name (AMQP's `type`): `*ptr_out` and `*len_out` get the bytes (UTF-8, not
-/// NUL-terminated,
-/// a view valid while `properties` is), or NULL and 0 when it is not set.
+/// NUL-terminated, a view valid while `properties` is), or NULL and 0 when it is not set.
 ///
 /// # Errors
 ///
@@ -722,8 +710,8 @@ pub unsafe extern "C" fn warren_properties_type(
 }
 
 /// Reads the publishing user id (not checked in-process, SEMANTICS P3): `*ptr_out` and `*len_out`
-/// get the bytes (UTF-8, not NUL-terminated,
-/// a view valid while `properties` is), or NULL and 0 when it is not set.
+/// get the bytes (UTF-8, not NUL-terminated, a view valid while `properties` is), or NULL and 0
+/// when it is not set.
 ///
 /// # Errors
 ///
@@ -745,8 +733,7 @@ pub unsafe extern "C" fn warren_properties_user_id(
 }
 
 /// Reads the publishing application's id: `*ptr_out` and `*len_out` get the bytes (UTF-8, not
-/// NUL-terminated,
-/// a view valid while `properties` is), or NULL and 0 when it is not set.
+/// NUL-terminated, a view valid while `properties` is), or NULL and 0 when it is not set.
 ///
 /// # Errors
 ///
@@ -768,8 +755,8 @@ pub unsafe extern "C" fn warren_properties_app_id(
 }
 
 /// Reads the cluster id (deprecated in AMQP 0-9-1, carried unchanged): `*ptr_out` and `*len_out`
-/// get the bytes (UTF-8, not NUL-terminated,
-/// a view valid while `properties` is), or NULL and 0 when it is not set.
+/// get the bytes (UTF-8, not NUL-terminated, a view valid while `properties` is), or NULL and 0
+/// when it is not set.
 ///
 /// # Errors
 ///
@@ -792,8 +779,7 @@ pub unsafe extern "C" fn warren_properties_cluster_id(
 
 /// Reads the delivery mode: 2 persistent (written to disk in a durable queue of a durable broker),
 /// any other value transient: `*set_out` says whether it is set, and `*value_out` gets it (0 when
-/// not
-/// set).
+/// not set).
 ///
 /// # Errors
 ///
