@@ -196,7 +196,7 @@ impl ChannelShared {
 
     /// Registers an unacked delivery of `entry` through `holder`; returns its tag, or `None`
     /// if the channel is closed.
-    pub(crate) fn register(&self, holder: Holder, entry: &Entry<Msg>) -> Option<u64> {
+    pub(crate) fn register(&self, holder: Holder, entry: &mut Entry<Msg>) -> Option<u64> {
         let clock = &self.broker().clock;
         let at_ms = if clock.is_manual() {
             clock.now_ms()
@@ -213,7 +213,10 @@ impl ChannelShared {
             tag,
             Unacked {
                 holder,
-                entry: entry.clone(),
+                entry: Entry {
+                    msg: entry.msg.share(),
+                    ..*entry
+                },
                 at_ms,
             },
         );
@@ -1195,7 +1198,7 @@ impl Channel {
             q.touch(&ch.broker().clock);
             let shared = ch.shared();
             q.q.get(|got| {
-                let Some((entry, left)) = got else {
+                let Some((mut entry, left)) = got else {
                     return Ok(None);
                 };
                 let tag = if options.no_ack {
@@ -1205,7 +1208,7 @@ impl Channel {
                     }
                     shared.next_tag()
                 } else {
-                    match shared.register(Holder::Get(q.q.clone()), &entry) {
+                    match shared.register(Holder::Get(q.q.clone()), &mut entry) {
                         Some(tag) => tag,
                         None => {
                             q.q.requeue([entry]);

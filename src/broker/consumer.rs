@@ -164,7 +164,7 @@ impl Sink<Msg> for ConsumerShared {
         self.no_ack || (self.credit.has_room() && self.channel.credit.has_room())
     }
 
-    fn deliver(&self, queue: &Arc<Queue<Msg>>, entry: Entry<Msg>) -> Option<Entry<Msg>> {
+    fn deliver(&self, queue: &Arc<Queue<Msg>>, mut entry: Entry<Msg>) -> Option<Entry<Msg>> {
         if self.no_ack {
             if !self.channel.is_open() || self.ended.load(Relaxed) {
                 return Some(entry);
@@ -182,7 +182,7 @@ impl Sink<Msg> for ConsumerShared {
         let Some(me) = self.me.upgrade() else {
             return Some(entry);
         };
-        match self.channel.register(Holder::Consumer(me), &entry) {
+        match self.channel.register(Holder::Consumer(me), &mut entry) {
             Some(tag) => {
                 self.mailbox.deliver(tag, entry);
                 None

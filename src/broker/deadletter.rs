@@ -237,11 +237,11 @@ impl Grave {
         if let Some(Ok(_)) = reg.log_persistent(&broker.clock, &mut data, &targets, &replaces) {
             *replaced = logged.is_some();
         }
-        let msg: Msg = Arc::new(data);
+        let mut msg = Msg::Owned(data);
         let mut took = false;
         let mut refused: Vec<(u64, u64)> = Vec::new();
         for q in targets {
-            match q.q.enqueue(msg.clone()) {
+            match q.q.enqueue(msg.share()) {
                 Ok(()) => took = true,
                 Err(Refused::Full) => {
                     if q.args.overflow == Overflow::RejectPublish {

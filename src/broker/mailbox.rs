@@ -33,7 +33,7 @@ use crate::sync::{barrier, blocking};
 use crossbeam_utils::{Backoff, CachePadded};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
+use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
 /// Queue deliveries the ring holds (48 bytes each); more overflow into the lane.
@@ -342,8 +342,8 @@ impl Mailbox {
                 let ahead = rx.ring.cached_slots().min(PREFETCH_AHEAD);
                 if let Ok(chunk) = rx.ring.read_chunk(ahead) {
                     let (a, b) = chunk.as_slices();
-                    if let Some((_, next)) = b.last().or(a.last()) {
-                        crate::sync::prefetch(Arc::as_ptr(&next.msg));
+                    if let Some(at) = b.last().or(a.last()).and_then(|(_, e)| e.msg.allocation()) {
+                        crate::sync::prefetch(at);
                     }
                 }
                 return Some(Event::Delivery(tag, entry));
@@ -359,7 +359,9 @@ impl Mailbox {
                 }
                 let ahead = rx.batch.len().min(PREFETCH_AHEAD);
                 if let Some((Event::Delivery(_, next), _)) = rx.batch.get(ahead.wrapping_sub(1)) {
-                    crate::sync::prefetch(Arc::as_ptr(&next.msg));
+                    if let Some(at) = next.msg.allocation() {
+                        crate::sync::prefetch(at);
+                    }
                 }
                 if rx.batch.is_empty() && rx.taken > 0 {
                     // Once every pending delivery is taken, the producer may use the ring.
@@ -387,7 +389,7 @@ mod tests {
     use std::sync::Arc;
 
     fn entry(seq: u64) -> Entry<Msg> {
-        let mut e = Entry::bare(Arc::new(MessageData::new(None, "k", None, Bytes::new())));
+        let mut e = Entry::bare(Msg::Owned(MessageData::new(None, "k", None, Bytes::new())));
         e.seq = seq;
         e
     }

@@ -420,18 +420,17 @@ impl Channel {
         let logged = broker
             .registry
             .log_persistent(&broker.clock, &mut data, &targets.queues, &[]);
-        let msg: Msg = Arc::new(data);
-        let store_id = msg.store_id;
-        // The last target takes the handle itself: no reference count changes hands for the
-        // common single target (each one is a locked operation on the message's line).
+        let store_id = data.store_id;
+        // The last target takes the message itself: a single target gets it owned, with no
+        // allocation (see `Msg`); with more, the first share allocates once.
         let mut copies = targets.queues.len() + targets.direct.len();
-        let mut msg = Some(msg);
+        let mut msg = Some(Msg::Owned(data));
         let mut handle = || {
             copies -= 1;
             if copies == 0 {
                 msg.take()
             } else {
-                msg.clone()
+                msg.as_mut().map(Msg::share)
             }
         };
         let mut queues = 0;

@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 /// A published message as queues hold it: one allocation shared by every queue it reached
 /// (SEMANTICS P5). The body inside is itself shared, never copied.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct MessageData {
     /// The exchange published to; `None` for the default exchange.
     exchange: Option<Arc<str>>,
@@ -80,8 +80,56 @@ impl MessageData {
     }
 }
 
-/// The message handle queues store.
-pub(crate) type Msg = Arc<MessageData>;
+/// The message handle queues store: the message itself while one holder has it, else one
+/// shared allocation (SEMANTICS P5).
+///
+/// A publish that reaches a single queue hands the message over *owned*: it travels inside
+/// its queue entry, through the consumer's mailbox, into the [`Delivery`](super::Delivery),
+/// with no allocation. An allocation that the publishing thread makes and the consuming thread
+/// frees crosses cores twice per message, through the allocator's shared bins; on the
+/// one-queue pipe that was the publisher's largest single cost. A second holder (another
+/// queue, an unacked record beside its delivery) asks for [`share`](Msg::share), which moves
+/// an owned message into a shared allocation once.
+#[derive(Debug)]
+pub(crate) enum Msg {
+    /// Held by one holder: moved, never counted.
+    Owned(MessageData),
+    /// Held by several: reference counted.
+    Shared(Arc<MessageData>),
+}
+
+impl Msg {
+    /// Another handle to this message: an owned one moves into a shared allocation first.
+    pub(crate) fn share(&mut self) -> Msg {
+        let arc = match self {
+            Msg::Shared(arc) => return Msg::Shared(arc.clone()),
+            Msg::Owned(data) => Arc::new(std::mem::take(data)),
+        };
+        *self = Msg::Shared(arc.clone());
+        Msg::Shared(arc)
+    }
+
+    /// Where a shared message lives, for a prefetch; `None` for an owned one (it is here).
+    #[inline]
+    pub(crate) fn allocation(&self) -> Option<*const MessageData> {
+        match self {
+            Msg::Owned(_) => None,
+            Msg::Shared(arc) => Some(Arc::as_ptr(arc)),
+        }
+    }
+}
+
+impl std::ops::Deref for Msg {
+    type Target = MessageData;
+
+    #[inline]
+    fn deref(&self) -> &MessageData {
+        match self {
+            Msg::Owned(data) => data,
+            Msg::Shared(arc) => arc,
+        }
+    }
+}
 
 impl Payload for Msg {
     #[inline]
@@ -821,14 +869,14 @@ impl Registry {
                 table: ExchangeTable::new(x.kind),
             });
         }
-        let msgs: Vec<(Msg, u64)> = rec
+        let mut msgs: Vec<(Msg, u64)> = rec
             .messages
             .into_iter()
             .map(|m| {
                 let exchange = (!m.exchange.is_empty()).then(|| Arc::<str>::from(m.exchange));
                 let mut data = MessageData::new(exchange, &m.routing_key, m.properties, m.body);
                 data.store_id = m.id;
-                (Arc::new(data), m.time_ms)
+                (Msg::Owned(data), m.time_ms)
             })
             .collect();
         for q in rec.queues {
@@ -838,9 +886,9 @@ impl Registry {
             };
             let queue = self.new_queue(&q.name, q.id, &args);
             for &(at, redelivered, failed, returned) in &q.messages {
-                if let Some((m, time_ms)) = msgs.get(at) {
+                if let Some((m, time_ms)) = msgs.get_mut(at) {
                     // SEMANTICS S6: deadlines are absolute, from when it entered.
-                    queue.restore(m.clone(), *time_ms, redelivered, failed, returned);
+                    queue.restore(m.share(), *time_ms, redelivered, failed, returned);
                 }
             }
             let rec = Arc::new(QueueRec {

@@ -256,7 +256,7 @@ mod tests {
     fn delivery() -> Unacked {
         Unacked {
             holder: Holder::Get(Arc::new(Queue::new())),
-            entry: Entry::bare(Arc::new(MessageData::new(None, "k", None, Bytes::new()))),
+            entry: Entry::bare(Msg::Owned(MessageData::new(None, "k", None, Bytes::new()))),
             at_ms: 0,
         }
     }
