@@ -36,7 +36,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
-/// Queue deliveries the ring holds (48 bytes each); more overflow into the lane.
+/// Queue deliveries the ring holds (136 bytes each, an owned message inside); more overflow
+/// into the lane.
 pub(crate) const RING: usize = 64;
 
 /// Pause instructions a receiver waits after finding nothing, before it looks again (on top
