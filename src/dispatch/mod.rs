@@ -155,6 +155,14 @@ impl<C> Ring<C> {
         mut take: impl FnMut(&C) -> bool,
         mut park: impl FnMut(C),
     ) -> Option<&C> {
+        if self.active.len() == 1 {
+            // A lone consumer (the usual pipe): nothing to rotate.
+            if take(&self.active[0]) {
+                return self.active.front();
+            }
+            park(self.active.pop_front()?);
+            return None;
+        }
         while let Some(c) = self.active.pop_front() {
             if take(&c) {
                 self.active.push_back(c);
@@ -302,6 +310,23 @@ mod tests {
         assert!(!ring.leave(|&c| c == 3));
         assert_eq!(ring.pick(|_| false, |_| {}), None);
         assert!(ring.is_empty());
+    }
+
+    #[test]
+    fn a_lone_consumer_stays_until_refused() {
+        // SEMANTICS D1 with one consumer (the pick's shortcut): it takes every message while
+        // it has credit, then leaves the ring for the parked ones.
+        let mut ring = Ring::new();
+        ring.join(7);
+        let mut parked = Vec::new();
+        for _ in 0..3 {
+            assert_eq!(ring.pick(|_| true, |c| parked.push(c)), Some(&7));
+        }
+        assert_eq!(ring.iter().copied().collect::<Vec<_>>(), [7]);
+        assert_eq!(ring.pick(|_| false, |c| parked.push(c)), None);
+        assert_eq!(parked, [7]);
+        assert!(ring.is_empty());
+        assert_eq!(ring.pick(|_| true, |c| parked.push(c)), None);
     }
 }
 

@@ -301,12 +301,17 @@ impl<M: Payload> Queue<M> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Hands `dead` to the undertaker; call without the lock.
-    #[inline]
+    /// Hands `dead` to the undertaker; call without the lock. Inlined to its emptiness check:
+    /// every enqueue ends here, and nearly always with nothing dead.
+    #[inline(always)]
     fn bury(self: &Arc<Self>, dead: Vec<Dead<M>>) {
-        if dead.is_empty() {
-            return;
+        if !dead.is_empty() {
+            self.bury_some(dead);
         }
+    }
+
+    #[cold]
+    fn bury_some(self: &Arc<Self>, dead: Vec<Dead<M>>) {
         if let Some(u) = self.undertaker.get() {
             u.bury(self, dead);
         }
