@@ -63,7 +63,7 @@ impl ConsumerShared {
             ended: AtomicBool::new(false),
             timeout_ms: if no_ack { None } else { timeout_ms },
             priority,
-            mailbox: Mailbox::new(),
+            mailbox: Mailbox::new(super::mailbox::ring_slots(no_ack, prefetch)),
         })
     }
 

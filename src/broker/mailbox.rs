@@ -36,9 +36,23 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
-/// Queue deliveries the ring holds (136 bytes each, an owned message inside); more overflow
-/// into the lane.
+/// Queue deliveries the ring holds (136 bytes each, an owned message inside) when nothing
+/// bounds them (auto-ack, or no prefetch); more overflow into the lane.
 pub(crate) const RING: usize = 64;
+
+/// The most a ring holds: a manual-ack consumer's ring holds its whole prefetch up to this.
+pub(crate) const RING_MAX: usize = 256;
+
+/// The ring for a consumer: a manual-ack one never has more queue deliveries waiting than its
+/// prefetch, so a ring that size never overflows. (A consumer that falls behind has its whole
+/// prefetch waiting; at prefetch 100 a 64-slot ring sent every delivery of the manual-ack
+/// pipe through the lane.)
+pub(crate) fn ring_slots(no_ack: bool, prefetch: u32) -> usize {
+    if no_ack || prefetch == 0 {
+        return RING;
+    }
+    usize::try_from(prefetch).map_or(RING_MAX, |p| p.min(RING_MAX))
+}
 
 /// Pause instructions a receiver waits after finding nothing, before it looks again (on top
 /// of its backoff; 16 are about 0.4 µs on the machines measured). Looking sooner pulls the
@@ -207,8 +221,9 @@ fn try_lock<T>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
 }
 
 impl Mailbox {
-    pub(crate) fn new() -> Mailbox {
-        let (tx, rx) = rtrb::RingBuffer::new(RING);
+    /// A mailbox whose ring holds `slots` queue deliveries (see [`ring_slots`]).
+    pub(crate) fn new(slots: usize) -> Mailbox {
+        let (tx, rx) = rtrb::RingBuffer::new(slots);
         Mailbox {
             ring_tx: CachePadded::new(Mutex::new(tx)),
             rx: CachePadded::new(Mutex::new(Receiving {
@@ -395,6 +410,17 @@ mod tests {
         e
     }
 
+    #[test]
+    fn a_manual_ack_ring_holds_the_whole_prefetch() {
+        // SEMANTICS D3: a manual-ack consumer never has more than its prefetch outstanding,
+        // so its deliveries never overflow a ring that size; unbounded ones get the default.
+        assert_eq!(ring_slots(false, 100), 100);
+        assert_eq!(ring_slots(false, 1), 1);
+        assert_eq!(ring_slots(true, 100), RING);
+        assert_eq!(ring_slots(false, 0), RING);
+        assert_eq!(ring_slots(false, u32::MAX), RING_MAX);
+    }
+
     fn tag_of(e: Option<Event>) -> Option<u64> {
         match e {
             Some(Event::Delivery(tag, _)) => Some(tag),
@@ -406,7 +432,7 @@ mod tests {
 
     #[test]
     fn overflow_keeps_the_queue_order_and_the_ring_comes_back() {
-        let m = Mailbox::new();
+        let m = Mailbox::new(RING);
         let ring = u64::try_from(RING).expect("small");
         let n = ring * 3;
         for tag in 1..=n {
@@ -432,7 +458,7 @@ mod tests {
 
     #[test]
     fn the_end_comes_after_earlier_deliveries() {
-        let m = Mailbox::new();
+        let m = Mailbox::new(RING);
         m.deliver(1, entry(1));
         m.post(Event::Wake);
         m.deliver(2, entry(2));
@@ -447,7 +473,7 @@ mod tests {
 
     #[test]
     fn an_end_taken_into_the_batch_waits_for_a_later_ring_delivery() {
-        let m = Mailbox::new();
+        let m = Mailbox::new(RING);
         m.post(Event::Wake);
         m.post(Event::Ended(Error::cancelled("gone")));
         // The receiver swaps both into its batch and returns the wake-up...
@@ -461,7 +487,7 @@ mod tests {
 
     #[test]
     fn try_recv_does_not_wait_for_a_blocked_receiver() {
-        let m = Arc::new(Mailbox::new());
+        let m = Arc::new(Mailbox::new(RING));
         let blocked = {
             let m = m.clone();
             std::thread::spawn(move || tag_of(m.recv(Some(Duration::from_secs(10)))))
@@ -480,7 +506,7 @@ mod tests {
 
     #[test]
     fn discard_empties_every_lane() {
-        let m = Mailbox::new();
+        let m = Mailbox::new(RING);
         let ring = u64::try_from(RING).expect("small");
         for tag in 1..=ring + 5 {
             m.deliver(tag, entry(tag));
@@ -493,7 +519,7 @@ mod tests {
 
     #[test]
     fn recv_times_out_when_nothing_comes() {
-        let m = Mailbox::new();
+        let m = Mailbox::new(RING);
         assert!(m.recv(Some(Duration::from_millis(5))).is_none());
         m.deliver(7, entry(7));
         assert_eq!(tag_of(m.recv(Some(Duration::from_millis(5)))), Some(7));
@@ -507,7 +533,7 @@ mod tests {
     #[test]
     fn stress_no_lost_wakeup_and_order_kept() {
         const N: u64 = 200_000;
-        let m = Arc::new(Mailbox::new());
+        let m = Arc::new(Mailbox::new(RING));
         let producer = {
             let m = m.clone();
             std::thread::spawn(move || {
