@@ -209,17 +209,7 @@ impl ChannelShared {
         }
         // Under the lock, so registered tags enter the table in order.
         let tag = self.next_tag();
-        st.unacked.push(
-            tag,
-            Unacked {
-                holder,
-                entry: Entry {
-                    msg: entry.msg.share(),
-                    ..*entry
-                },
-                at_ms,
-            },
-        );
+        st.unacked.push(tag, Unacked::new(holder, entry, at_ms));
         Some(tag)
     }
 
@@ -420,12 +410,13 @@ impl ChannelShared {
                     u.queue()
                 }
             };
+            let entry = u.entry;
             if let Holder::Consumer(c) = u.holder {
                 with_credit += 1;
                 credit.push(c);
             }
             let Some(queue) = queue else { continue };
-            let mut entry = u.entry;
+            let mut entry = entry.map(Msg::Shared);
             if how == How::Discard {
                 // SEMANTICS A4: dead-lettered as `rejected` if the queue has a DLX.
                 dead.push((queue, entry));
@@ -564,7 +555,7 @@ fn tag_in_use(tag: &str) -> Error {
 /// `redelivered`, counted.
 fn lost_entry(u: Unacked, loss: Loss) -> Option<(Arc<Queue<Msg>>, Entry<Msg>)> {
     let queue = u.queue()?;
-    let mut entry = u.entry;
+    let mut entry = u.into_entry();
     entry.redelivered = true;
     match loss {
         Loss::Lost => entry.failed += 1,

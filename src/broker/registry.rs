@@ -104,12 +104,17 @@ pub(crate) enum Msg {
 impl Msg {
     /// Another handle to this message: an owned one moves into a shared allocation first.
     pub(crate) fn share(&mut self) -> Msg {
+        Msg::Shared(self.share_arc())
+    }
+
+    /// [`share`](Self::share), as the allocation itself.
+    pub(crate) fn share_arc(&mut self) -> Arc<MessageData> {
         let arc = match self {
-            Msg::Shared(arc) => return Msg::Shared(arc.clone()),
+            Msg::Shared(arc) => return arc.clone(),
             Msg::Owned(data) => Arc::new(std::mem::take(data)),
         };
         *self = Msg::Shared(arc.clone());
-        Msg::Shared(arc)
+        arc
     }
 
     /// Where a shared message lives, for a prefetch; `None` for an owned one (it is here).

@@ -9,7 +9,7 @@
 //! The table is plain data behind its channel's lock; it never calls out.
 
 use super::consumer::ConsumerShared;
-use super::registry::Msg;
+use super::registry::{MessageData, Msg};
 use crate::queue::{Entry, Queue};
 use smallvec::SmallVec;
 use std::collections::{HashSet, VecDeque};
@@ -18,7 +18,10 @@ use std::sync::Arc;
 /// An unacked delivery.
 pub(crate) struct Unacked {
     pub(crate) holder: Holder,
-    pub(crate) entry: Entry<Msg>,
+    /// Its queue entry, the message shared with the delivery: a 40-byte entry rather than a
+    /// queue's 128-byte one (which has room for an owned message), as every ack moves the
+    /// record a few times.
+    pub(crate) entry: Entry<Arc<MessageData>>,
     /// When it was handed over (the clock's ms), for consumer timeouts; [`UNSTAMPED`] until
     /// the sweeper's next round when the clock is the system's.
     pub(crate) at_ms: u64,
@@ -45,6 +48,29 @@ pub(crate) enum Holder {
 }
 
 impl Unacked {
+    /// The record of a delivery of `entry` through `holder`, registered at `at_ms`: it shares
+    /// the message with the delivery.
+    pub(crate) fn new(holder: Holder, entry: &mut Entry<Msg>, at_ms: u64) -> Unacked {
+        Unacked {
+            holder,
+            entry: Entry {
+                msg: entry.msg.share_arc(),
+                seq: entry.seq,
+                expires_at: entry.expires_at,
+                redelivered: entry.redelivered,
+                level: entry.level,
+                failed: entry.failed,
+                returned: entry.returned,
+            },
+            at_ms,
+        }
+    }
+
+    /// Its entry, to go back to its queue.
+    pub(crate) fn into_entry(self) -> Entry<Msg> {
+        self.entry.map(Msg::Shared)
+    }
+
     /// The consumer that holds credit for it; `None` for `basic_get`.
     pub(crate) fn consumer(&self) -> Option<&Arc<ConsumerShared>> {
         match &self.holder {
@@ -256,7 +282,7 @@ mod tests {
     fn delivery() -> Unacked {
         Unacked {
             holder: Holder::Get(Arc::new(Queue::new())),
-            entry: Entry::bare(Msg::Owned(MessageData::new(None, "k", None, Bytes::new()))),
+            entry: Entry::bare(Arc::new(MessageData::new(None, "k", None, Bytes::new()))),
             at_ms: 0,
         }
     }

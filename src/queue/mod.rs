@@ -87,6 +87,19 @@ pub(crate) struct Entry<M> {
 }
 
 impl<M> Entry<M> {
+    /// The same entry with its message handle converted by `f`.
+    pub(crate) fn map<N>(self, f: impl FnOnce(M) -> N) -> Entry<N> {
+        Entry {
+            seq: self.seq,
+            msg: f(self.msg),
+            expires_at: self.expires_at,
+            redelivered: self.redelivered,
+            level: self.level,
+            failed: self.failed,
+            returned: self.returned,
+        }
+    }
+
     /// A message outside any queue (a direct reply-to delivery, SEMANTICS R2).
     pub(crate) fn bare(msg: M) -> Entry<M> {
         Entry {
