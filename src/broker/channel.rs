@@ -396,7 +396,7 @@ impl ChannelShared {
         let mut credit: SmallVec<[Arc<ConsumerShared>; 4]> = SmallVec::new();
         let mut with_credit = 0u32;
         let mut requeue: Vec<(Arc<Queue<Msg>>, Entry<Msg>)> = Vec::new();
-        if how == How::Ack {
+        if how == How::Ack && self.broker().store().is_some() {
             // Settled for good: durable queues log it (SEMANTICS S4). Discarded ones are
             // logged by their queue's undertaker, after their dead-lettered copies.
             let refs: Vec<(u64, u64)> = taken.iter().filter_map(Unacked::log_ref).collect();
@@ -448,6 +448,23 @@ impl ChannelShared {
         back: Vec<(Arc<Queue<Msg>>, Entry<Msg>)>,
         at_tail: bool,
     ) {
+        if let ([c], true, false) = (credit.as_slice(), back.is_empty(), at_tail) {
+            // One delivery settled for good (the usual single ack): no plan to build.
+            let crossed = c.credit.give_back(1);
+            let channel_crossed = self.credit.give_back(with_credit);
+            let woken = c.queue.as_ref().filter(|_| crossed).map(|rec| &rec.q);
+            if let Some(q) = woken {
+                q.requeue_and_wake([], &[c.id], channel_crossed, false);
+            }
+            if channel_crossed {
+                for q in self.consumer_queues() {
+                    if !woken.is_some_and(|w| Arc::ptr_eq(w, &q)) {
+                        q.wake_all();
+                    }
+                }
+            }
+            return;
+        }
         type Plan = (Arc<Queue<Msg>>, Vec<Entry<Msg>>, SmallVec<[u64; 2]>);
         let mut plan: SmallVec<[Plan; 2]> = SmallVec::new();
         fn slot<'p>(plan: &'p mut SmallVec<[Plan; 2]>, q: &Arc<Queue<Msg>>) -> &'p mut Plan {

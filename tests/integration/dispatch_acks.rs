@@ -400,6 +400,28 @@ fn d4_global_prefetch_is_shared_and_a_delivery_needs_both_credits() {
 }
 
 #[test]
+fn d4_an_ack_that_frees_the_channels_credit_wakes_a_consumer_of_another_queue() {
+    // The acking consumer has no limit of its own, so only the channel's credit crosses: the
+    // consumer parked on it, on another queue, gets the waiting message.
+    let b = Broker::new();
+    let ch = channel(&b);
+    declare(&ch, "d4-x-a");
+    declare(&ch, "d4-x-b");
+    qos_global(&ch, 1);
+    let a = consume(&ch, "d4-x-a");
+    let other = consume(&ch, "d4-x-b");
+    publish(&ch, "d4-x-a", "first");
+    publish(&ch, "d4-x-b", "second");
+    let held = take_all(&a);
+    assert_eq!(bodies(&held), ["first"]);
+    assert_idle(&other);
+    assert_eq!(ready(&b, "d4-x-b"), 1, "parked on the channel's credit");
+    held[0].ack().unwrap();
+    assert_eq!(bodies(&take_all(&other)), ["second"]);
+    assert_eq!(ready(&b, "d4-x-b"), 0);
+}
+
+#[test]
 fn d4_global_prefetch_covers_present_and_future_consumers() {
     let b = Broker::new();
     let ch = channel(&b);
