@@ -436,7 +436,7 @@ impl Channel {
         let mut queues = 0;
         let mut refused = false;
         let mut unlogged: Vec<(u64, u64)> = Vec::new();
-        for q in targets.queues {
+        for q in &targets.queues {
             let Some(msg) = handle() else { break };
             match q.q.enqueue(msg) {
                 Ok(()) => queues += 1,
@@ -457,7 +457,7 @@ impl Channel {
         if !unlogged.is_empty() {
             self.shared().broker().log_settled(unlogged);
         }
-        for c in targets.direct {
+        for c in &targets.direct {
             let Some(msg) = handle() else { break };
             c.deliver_direct(msg);
             queues += 1;

@@ -429,12 +429,19 @@ impl<M: Payload> Queue<M> {
         }
     }
 
-    /// `drop-head`: drops heads until within the length limits (SEMANTICS L6).
+    /// `drop-head`: drops heads until within the length limits (SEMANTICS L6). Inlined to
+    /// its check: most queues have no such limit.
+    #[inline(always)]
     fn drop_heads(&self, st: &mut State<M>, dead: &mut Vec<Dead<M>>) {
         let limits = &self.limits;
-        if limits.overflow != Overflow::DropHead || !limits.has_length_limit() {
-            return;
+        if limits.overflow == Overflow::DropHead && limits.has_length_limit() {
+            self.drop_heads_over(st, dead);
         }
+    }
+
+    #[cold]
+    fn drop_heads_over(&self, st: &mut State<M>, dead: &mut Vec<Dead<M>>) {
+        let limits = &self.limits;
         let before = dead.len();
         while limits.over(st.ready.len(), st.ready.bytes()) {
             let Some(e) = st.ready.pop_front() else { break };
