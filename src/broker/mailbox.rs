@@ -26,14 +26,14 @@
 //! event, is a compiler fence; the receiver's, paid before a sleep, is the kernel's barrier
 //! across the process. The async receiver registers its waker the same way.
 
-use super::registry::Msg;
+use super::registry::{MessageData, Msg};
 use crate::error::Error;
 use crate::queue::Entry;
 use crate::sync::{barrier, blocking};
 use crossbeam_utils::{Backoff, CachePadded};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
 /// Queue deliveries the ring holds (136 bytes each, an owned message inside) when nothing
@@ -82,14 +82,54 @@ pub(crate) enum Event {
     Wake,
 }
 
-type Item = (u64, Entry<Msg>);
+/// A ring slot: a delivery with its tag, its message shared (`Some`) or owned (`None`: then
+/// the message is the next one in the side ring). Owned messages (96 bytes) travel in a ring
+/// of their own so that a shared one, as every fan-out delivery is, fills a 48-byte slot:
+/// a fan-out publish writes one slot per queue, and each consumer reads its own.
+type Item = (u64, Entry<Option<Arc<MessageData>>>);
+
+/// The producer's side: both rings, pushed together under the queue's lock.
+struct Sending {
+    items: rtrb::Producer<Item>,
+    owned: rtrb::Producer<MessageData>,
+}
+
+/// An event as the lane keeps it: a delivery's message shared, so that an event is small
+/// (a lane grows while its receiver is descheduled, and its events are moved about).
+enum Kept {
+    Delivery(u64, Entry<Arc<MessageData>>),
+    Ended(Error),
+    Wake,
+}
+
+impl From<Event> for Kept {
+    fn from(event: Event) -> Kept {
+        match event {
+            Event::Delivery(tag, entry) => Kept::Delivery(tag, entry.map(Msg::into_arc)),
+            Event::Ended(why) => Kept::Ended(why),
+            Event::Wake => Kept::Wake,
+        }
+    }
+}
+
+impl From<Kept> for Event {
+    fn from(kept: Kept) -> Event {
+        match kept {
+            Kept::Delivery(tag, entry) => Event::Delivery(tag, entry.map(Msg::Shared)),
+            Kept::Ended(why) => Event::Ended(why),
+            Kept::Wake => Event::Wake,
+        }
+    }
+}
 
 /// Lane events, each marked when it is an overflowed queue delivery.
-type Events = VecDeque<(Event, bool)>;
+type Events = VecDeque<(Kept, bool)>;
 
 /// The receiver's side.
 struct Receiving {
     ring: rtrb::Consumer<Item>,
+    /// The owned messages of the ring's `None` slots, in the same order.
+    owned: rtrb::Consumer<MessageData>,
     /// Lane events taken in one swap, served in order.
     batch: Events,
     /// Overflowed deliveries taken from the batch since the last report to `pending`.
@@ -195,7 +235,7 @@ impl Doorbell {
 /// The producer's and the receiver's halves sit on lines of their own: each side writes its
 /// mutex for every event.
 pub(crate) struct Mailbox {
-    ring_tx: CachePadded<Mutex<rtrb::Producer<Item>>>,
+    ring_tx: CachePadded<Mutex<Sending>>,
     rx: CachePadded<Mutex<Receiving>>,
     lane: Mutex<Events>,
     /// Whether the lane may hold something: the receiver locks it only then.
@@ -220,14 +260,44 @@ fn try_lock<T>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
     }
 }
 
+/// Pushes a delivery onto the rings, or gives it back when they are full: an owned message
+/// goes into the side ring first, so a receiver that sees its slot finds it. (The side ring
+/// never holds more than the ring, as the receiver takes a message out of it before its slot;
+/// its check is for completeness.)
+#[inline]
+fn push(tx: &mut Sending, tag: u64, entry: Entry<Msg>) -> Option<Entry<Msg>> {
+    if tx.items.is_full() || (matches!(entry.msg, Msg::Owned(_)) && tx.owned.is_full()) {
+        return Some(entry);
+    }
+    // The holder of `tx` is the only producer, and both rings have room.
+    let slot = entry.map(|msg| match msg {
+        Msg::Shared(arc) => Some(arc),
+        Msg::Owned(data) => {
+            if tx.owned.push(data).is_err() {
+                unreachable!("a side ring found not full took no message");
+            }
+            None
+        }
+    });
+    if tx.items.push((tag, slot)).is_err() {
+        unreachable!("a ring found not full took no slot");
+    }
+    None
+}
+
 impl Mailbox {
     /// A mailbox whose ring holds `slots` queue deliveries (see [`ring_slots`]).
     pub(crate) fn new(slots: usize) -> Mailbox {
-        let (tx, rx) = rtrb::RingBuffer::new(slots);
+        let (items, ring) = rtrb::RingBuffer::new(slots);
+        let (owned_tx, owned) = rtrb::RingBuffer::new(slots);
         Mailbox {
-            ring_tx: CachePadded::new(Mutex::new(tx)),
+            ring_tx: CachePadded::new(Mutex::new(Sending {
+                items,
+                owned: owned_tx,
+            })),
             rx: CachePadded::new(Mutex::new(Receiving {
-                ring: rx,
+                ring,
+                owned,
                 batch: VecDeque::new(),
                 taken: 0,
             })),
@@ -242,31 +312,31 @@ impl Mailbox {
     #[inline]
     pub(crate) fn deliver(&self, tag: u64, entry: Entry<Msg>) {
         let mut tx = lock(&self.ring_tx);
-        let item = if self.pending.load(Ordering::Acquire) == 0 {
-            match tx.push((tag, entry)) {
-                Ok(()) => {
+        let entry = if self.pending.load(Ordering::Acquire) == 0 {
+            match push(&mut tx, tag, entry) {
+                None => {
                     drop(tx);
                     self.doorbell.ring();
                     return;
                 }
-                Err(rtrb::PushError::Full(item)) => item,
+                Some(entry) => entry,
             }
         } else {
-            (tag, entry)
+            entry
         };
         // Overflow, counted before `ring_tx` is released: no later delivery takes the ring
         // while this one is pending.
         self.pending.fetch_add(1, Ordering::Relaxed);
-        self.push_lane((Event::Delivery(item.0, item.1), true));
+        self.push_lane((Event::Delivery(tag, entry).into(), true));
         drop(tx);
     }
 
     /// Anything but a queue delivery, from any thread.
     pub(crate) fn post(&self, event: Event) {
-        self.push_lane((event, false));
+        self.push_lane((event.into(), false));
     }
 
-    fn push_lane(&self, event: (Event, bool)) {
+    fn push_lane(&self, event: (Kept, bool)) {
         {
             let mut lane = lock(&self.lane);
             lane.push_back(event);
@@ -353,19 +423,31 @@ impl Mailbox {
     #[inline]
     fn pop(&self, rx: &mut Receiving) -> Option<Event> {
         loop {
-            if let Ok((tag, entry)) = rx.ring.pop() {
+            if let Ok((_, head)) = rx.ring.peek() {
+                // An owned message leaves the side ring before its slot leaves the ring, so
+                // the side ring never holds more than the ring (the producer relies on it).
+                let owned = match head.msg {
+                    Some(_) => None,
+                    // Pushed before its slot, so it is there.
+                    None => Some(rx.owned.pop().ok()?),
+                };
+                let (tag, mut entry) = rx.ring.pop().ok()?;
                 // A later message's lines start coming while this one is handed over.
                 let ahead = rx.ring.cached_slots().min(PREFETCH_AHEAD);
                 if let Ok(chunk) = rx.ring.read_chunk(ahead) {
                     let (a, b) = chunk.as_slices();
-                    if let Some(at) = b.last().or(a.last()).and_then(|(_, e)| e.msg.allocation()) {
-                        crate::sync::prefetch(at);
+                    if let Some(Some(arc)) = b.last().or(a.last()).map(|(_, e)| &e.msg) {
+                        crate::sync::prefetch(Arc::as_ptr(arc));
                     }
                 }
-                return Some(Event::Delivery(tag, entry));
+                let msg = match (entry.msg.take(), owned) {
+                    (Some(arc), _) => Msg::Shared(arc),
+                    (None, data) => Msg::Owned(data?),
+                };
+                return Some(Event::Delivery(tag, entry.map(|_| msg)));
             }
             if let Some((event, overflow)) = rx.batch.pop_front() {
-                if matches!(event, Event::Ended(_)) && !rx.ring.is_empty() {
+                if matches!(event, Kept::Ended(_)) && !rx.ring.is_empty() {
                     // Deliveries pushed before the end come first.
                     rx.batch.push_front((event, overflow));
                     continue;
@@ -374,17 +456,15 @@ impl Mailbox {
                     rx.taken += 1;
                 }
                 let ahead = rx.batch.len().min(PREFETCH_AHEAD);
-                if let Some((Event::Delivery(_, next), _)) = rx.batch.get(ahead.wrapping_sub(1)) {
-                    if let Some(at) = next.msg.allocation() {
-                        crate::sync::prefetch(at);
-                    }
+                if let Some((Kept::Delivery(_, next), _)) = rx.batch.get(ahead.wrapping_sub(1)) {
+                    crate::sync::prefetch(Arc::as_ptr(&next.msg));
                 }
                 if rx.batch.is_empty() && rx.taken > 0 {
                     // Once every pending delivery is taken, the producer may use the ring.
                     self.pending.fetch_sub(rx.taken, Ordering::Release);
                     rx.taken = 0;
                 }
-                return Some(event);
+                return Some(event.into());
             }
             if !self.lane_busy.load(Ordering::Acquire) {
                 return None;
@@ -405,7 +485,8 @@ mod tests {
     use std::sync::Arc;
 
     fn entry(seq: u64) -> Entry<Msg> {
-        let mut e = Entry::bare(Msg::Owned(MessageData::new(None, "k", None, Bytes::new())));
+        let key = seq.to_string();
+        let mut e = Entry::bare(Msg::Owned(MessageData::new(None, &key, None, Bytes::new())));
         e.seq = seq;
         e
     }
@@ -538,7 +619,13 @@ mod tests {
             let m = m.clone();
             std::thread::spawn(move || {
                 for tag in 1..=N {
-                    m.deliver(tag, entry(tag));
+                    let mut e = entry(tag);
+                    if tag % 3 == 0 {
+                        // Shared messages fill the ring's slots alone, owned ones the side
+                        // ring too: both kinds, interleaved, keep their order.
+                        e.msg.share();
+                    }
+                    m.deliver(tag, e);
                     if tag.is_multiple_of(5_000) {
                         // Let the receiver catch up and fall asleep now and then.
                         std::thread::sleep(Duration::from_micros(200));
@@ -571,6 +658,7 @@ mod tests {
                 Some(Event::Delivery(tag, en)) => {
                     assert_eq!(tag, next, "order");
                     assert_eq!(en.seq, tag);
+                    assert_eq!(en.msg.routing_key(), tag.to_string(), "its own message");
                     next += 1;
                 }
                 Some(Event::Ended(_)) => break,

@@ -1,7 +1,8 @@
 //! `basic_publish`: checks, the lock-free route, and the enqueue of one shared message.
 //!
-//! The path takes no lock until it enqueues (each target queue's own short lock) and, for up
-//! to eight target queues, allocates one thing: the shared message (its routing key inline when
+//! The path takes no lock until it enqueues (each target queue's own short lock). It allocates
+//! nothing for a message that reaches one queue (it travels owned, see [`Msg`]) and, for up to
+//! eight target queues, one thing otherwise: the shared message (its routing key inline when
 //! short). Checks come first, so a failed publish routes nothing and hands the message back
 //! (SEMANTICS P1, F4).
 

@@ -29,8 +29,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
-/// A published message as queues hold it: one allocation shared by every queue it reached
-/// (SEMANTICS P5). The body inside is itself shared, never copied.
+/// A published message as queues hold it, through a [`Msg`]: owned by its one holder, or one
+/// allocation shared by every queue it reached (SEMANTICS P5). The body inside is itself
+/// shared, never copied.
 #[derive(Debug, Default)]
 pub(crate) struct MessageData {
     /// The exchange published to; `None` for the default exchange.
@@ -117,12 +118,11 @@ impl Msg {
         arc
     }
 
-    /// Where a shared message lives, for a prefetch; `None` for an owned one (it is here).
-    #[inline]
-    pub(crate) fn allocation(&self) -> Option<*const MessageData> {
+    /// The shared allocation, made now for an owned message.
+    pub(crate) fn into_arc(self) -> Arc<MessageData> {
         match self {
-            Msg::Owned(_) => None,
-            Msg::Shared(arc) => Some(Arc::as_ptr(arc)),
+            Msg::Owned(data) => Arc::new(data),
+            Msg::Shared(arc) => arc,
         }
     }
 }
