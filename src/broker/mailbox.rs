@@ -262,8 +262,8 @@ fn try_lock<T>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
 
 /// Pushes a delivery onto the rings, or gives it back when they are full: an owned message
 /// goes into the side ring first, so a receiver that sees its slot finds it. (The side ring
-/// never holds more than the ring, as the receiver takes a message out of it before its slot;
-/// its check is for completeness.)
+/// holds at most one message more than the ring, for a moment, while the receiver takes a
+/// slot and then its message; should it be full then, the delivery takes the lane.)
 #[inline]
 fn push(tx: &mut Sending, tag: u64, entry: Entry<Msg>) -> Option<Entry<Msg>> {
     if tx.items.is_full() || (matches!(entry.msg, Msg::Owned(_)) && tx.owned.is_full()) {
@@ -423,15 +423,7 @@ impl Mailbox {
     #[inline]
     fn pop(&self, rx: &mut Receiving) -> Option<Event> {
         loop {
-            if let Ok((_, head)) = rx.ring.peek() {
-                // An owned message leaves the side ring before its slot leaves the ring, so
-                // the side ring never holds more than the ring (the producer relies on it).
-                let owned = match head.msg {
-                    Some(_) => None,
-                    // Pushed before its slot, so it is there.
-                    None => Some(rx.owned.pop().ok()?),
-                };
-                let (tag, mut entry) = rx.ring.pop().ok()?;
+            if let Ok((tag, mut entry)) = rx.ring.pop() {
                 // A later message's lines start coming while this one is handed over.
                 let ahead = rx.ring.cached_slots().min(PREFETCH_AHEAD);
                 if let Ok(chunk) = rx.ring.read_chunk(ahead) {
@@ -440,9 +432,10 @@ impl Mailbox {
                         crate::sync::prefetch(Arc::as_ptr(arc));
                     }
                 }
-                let msg = match (entry.msg.take(), owned) {
-                    (Some(arc), _) => Msg::Shared(arc),
-                    (None, data) => Msg::Owned(data?),
+                let msg = match entry.msg.take() {
+                    Some(arc) => Msg::Shared(arc),
+                    // Pushed before its slot, so it is there.
+                    None => Msg::Owned(rx.owned.pop().ok()?),
                 };
                 return Some(Event::Delivery(tag, entry.map(|_| msg)));
             }
