@@ -6,7 +6,9 @@
 //!   consumer belongs to one queue, which hands over under its lock, so the ring has one
 //!   producer at a time (a mutex that is never contended keeps that true for the type system).
 //!   Pushing and popping are a slot write and an index store: no allocation, no
-//!   read-modify-write on a line the other side writes. This is the pipe's hot path.
+//!   read-modify-write on a line the other side writes. This is the pipe's hot path. A slot
+//!   holds a shared message's handle; an owned one (see [`Msg`]) rides a *side ring* beside
+//!   it, pushed before its slot and taken after it, so slots stay small for fan-out.
 //! * **The lane**: a locked deque for everything else, from any thread: direct reply-to
 //!   deliveries, the consumer's end, wake-ups, and queue deliveries that found the ring full
 //!   (*overflow*: the mailbox is unbounded, as SEMANTICS D2 and D3 need). While overflow is
@@ -36,8 +38,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
-/// Queue deliveries the ring holds (136 bytes each, an owned message inside) when nothing
-/// bounds them (auto-ack, or no prefetch); more overflow into the lane.
+/// Queue deliveries the ring holds (a 48-byte slot each, and 96 bytes in the side ring for an
+/// owned message) when nothing bounds them (auto-ack, or no prefetch); more overflow into the
+/// lane.
 pub(crate) const RING: usize = 64;
 
 /// The most a ring holds: a manual-ack consumer's ring holds its whole prefetch up to this.
@@ -434,8 +437,11 @@ impl Mailbox {
                 }
                 let msg = match entry.msg.take() {
                     Some(arc) => Msg::Shared(arc),
-                    // Pushed before its slot, so it is there.
-                    None => Msg::Owned(rx.owned.pop().ok()?),
+                    None => match rx.owned.pop() {
+                        Ok(data) => Msg::Owned(data),
+                        // Its producer pushed it before the slot this receiver just took.
+                        Err(_) => unreachable!("an owned slot without its message"),
+                    },
                 };
                 return Some(Event::Delivery(tag, entry.map(|_| msg)));
             }

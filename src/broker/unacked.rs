@@ -51,17 +51,10 @@ impl Unacked {
     /// The record of a delivery of `entry` through `holder`, registered at `at_ms`: it shares
     /// the message with the delivery.
     pub(crate) fn new(holder: Holder, entry: &mut Entry<Msg>, at_ms: u64) -> Unacked {
+        let msg = entry.msg.share_arc();
         Unacked {
             holder,
-            entry: Entry {
-                msg: entry.msg.share_arc(),
-                seq: entry.seq,
-                expires_at: entry.expires_at,
-                redelivered: entry.redelivered,
-                level: entry.level,
-                failed: entry.failed,
-                returned: entry.returned,
-            },
+            entry: entry.with_msg(msg),
             at_ms,
         }
     }

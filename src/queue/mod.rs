@@ -87,17 +87,23 @@ pub(crate) struct Entry<M> {
 }
 
 impl<M> Entry<M> {
-    /// The same entry with its message handle converted by `f`.
-    pub(crate) fn map<N>(self, f: impl FnOnce(M) -> N) -> Entry<N> {
+    /// The same facts about the message, with `msg` as its handle.
+    pub(crate) fn with_msg<N>(&self, msg: N) -> Entry<N> {
         Entry {
             seq: self.seq,
-            msg: f(self.msg),
+            msg,
             expires_at: self.expires_at,
             redelivered: self.redelivered,
             level: self.level,
             failed: self.failed,
             returned: self.returned,
         }
+    }
+
+    /// The same entry with its message handle converted by `f`.
+    pub(crate) fn map<N>(self, f: impl FnOnce(M) -> N) -> Entry<N> {
+        let facts = self.with_msg(());
+        facts.with_msg(f(self.msg))
     }
 
     /// A message outside any queue (a direct reply-to delivery, SEMANTICS R2).
