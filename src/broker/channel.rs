@@ -360,10 +360,13 @@ impl ChannelShared {
         }
     }
 
-    /// Wakes every queue of the channel's consumers (its global prefetch was raised).
-    fn wake_all(&self) {
+    /// Wakes every queue of the channel's consumers but those `done` says were dispatched
+    /// already (its global prefetch was raised, or its credit crossed from full).
+    fn wake_queues(&self, done: impl Fn(&Arc<Queue<Msg>>) -> bool) {
         for q in self.consumer_queues() {
-            q.wake_all();
+            if !done(&q) {
+                q.wake_all();
+            }
         }
     }
 
@@ -457,11 +460,7 @@ impl ChannelShared {
                 q.requeue_and_wake([], &[c.id], channel_crossed, false);
             }
             if channel_crossed {
-                for q in self.consumer_queues() {
-                    if !woken.is_some_and(|w| Arc::ptr_eq(w, &q)) {
-                        q.wake_all();
-                    }
-                }
+                self.wake_queues(|q| woken.is_some_and(|w| Arc::ptr_eq(w, q)));
             }
             return;
         }
@@ -494,11 +493,7 @@ impl ChannelShared {
         }
         if channel_crossed {
             // The channel's other queues may have parked consumers waiting for this credit.
-            for q in self.consumer_queues() {
-                if !plan.iter().any(|(pq, _, _)| Arc::ptr_eq(pq, &q)) {
-                    q.wake_all();
-                }
-            }
+            self.wake_queues(|q| plan.iter().any(|(pq, _, _)| Arc::ptr_eq(pq, q)));
         }
     }
 
@@ -1001,7 +996,7 @@ impl Channel {
             let shared = ch.shared();
             if options.global {
                 if shared.credit.set_limit(u32::from(prefetch_count)) {
-                    shared.wake_all();
+                    shared.wake_queues(|_| false);
                 }
             } else {
                 lock(&shared.state).prefetch = u32::from(prefetch_count);
