@@ -38,16 +38,43 @@
 //! a sink that gives credit back across "full" requeues or wakes through
 //! [`Queue::requeue_and_wake`]. The undertaker runs without the lock and may enqueue into
 //! other queues (or this one).
+//!
+//! # Intake
+//!
+//! A publisher and a consumer that acks would otherwise take the same lock for every message:
+//! the publisher to enqueue, the consumer to get its next message when its credit comes back.
+//! While a queue has a backlog, a publish has nothing to decide (the message goes to the tail,
+//! no consumer can take it now), so it goes to the *intake* instead: a vector behind a lock of
+//! its own, which the state lock's holder empties into `ready` in one trade of buffers when
+//! it needs those messages (its ready messages ran out) or needs to see them all (counts,
+//! `get`, purge, delete, a tail requeue). Logically the intake is the tail of `ready`, so
+//! nothing observable changes: every operation that takes the state lock sees the queue as
+//! if each message had been enqueued under it.
+//!
+//! The intake is *open* while there is a backlog: a publish that leaves its message in `ready`
+//! opens it, and a dispatch that finds `ready` and the intake both empty closes it (the next
+//! publisher then tries a hand-over again, under the state lock). `open` is written with both locks held, so
+//! a publisher that reads it under the intake's lock, or a dispatcher under the state lock,
+//! reads its exact value; while it is false the intake is empty. A message with a deadline,
+//! and any message of a queue with a length limit, a TTL or priorities, never uses it: those
+//! go through the checks under the state lock (behind whatever the intake holds).
 
 mod ready;
 
 use crate::clock::Clock;
 use crate::dispatch::Rings;
 use crate::error::Error;
+use crossbeam_utils::CachePadded;
 use ready::Ready;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+// loom's under `cfg(loom)`: its model of the intake runs this queue.
+use crate::sync::blocking::{AtomicBool, Mutex, MutexGuard};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, OnceLock, PoisonError};
+
+/// The most messages the intake's traded buffer may hold and still be kept for the next
+/// trade (see [`Queue::drain`]).
+const SPARE_KEPT: usize = 1024;
 
 /// The deadline of an entry that never expires.
 pub(crate) const NEVER: u64 = u64::MAX;
@@ -242,11 +269,24 @@ struct State<M> {
     /// An exclusive consumer holds the queue (SEMANTICS D7).
     exclusive: bool,
     deleted: bool,
+    /// An empty buffer to trade with the intake's (see [`Queue::drain`]).
+    spare: Vec<M>,
 }
 
 /// One queue's messages and consumers. See the module docs.
 pub(crate) struct Queue<M> {
     state: Mutex<State<M>>,
+    /// Messages published behind a backlog, not yet in `ready` (see "Intake" in the module
+    /// docs): logically behind the last ready message, in publish order. `seq` is given when
+    /// they move into `ready`.
+    intake: CachePadded<Mutex<Vec<M>>>,
+    /// Whether publishers add to `intake` instead of taking the state lock. Written only
+    /// with both locks held, so either lock gives its exact value; read without them as a
+    /// hint. While it is false the intake is empty.
+    open: AtomicBool,
+    /// Whether the queue may open its intake at all: no length limit, one priority level,
+    /// no queue TTL.
+    intake_ok: bool,
     /// The queue's id in the durable log, or 0 if nothing of it is logged.
     pub(crate) log_id: u64,
     limits: Limits,
@@ -300,7 +340,13 @@ impl<M: Payload> Queue<M> {
                 consumers: Vec::new(),
                 exclusive: false,
                 deleted: false,
+                spare: Vec::new(),
             }),
+            intake: CachePadded::new(Mutex::new(Vec::new())),
+            open: AtomicBool::new(false),
+            intake_ok: !limits.has_length_limit()
+                && limits.priority_levels <= 1
+                && limits.message_ttl_ms.is_none(),
             limits,
             clock,
             timed: AtomicBool::new(false),
@@ -359,18 +405,94 @@ impl<M: Payload> Queue<M> {
         } else {
             0
         };
-        let seq = st.next_seq;
-        st.next_seq += 1;
         let entry = Entry {
-            seq,
-            msg,
             expires_at,
-            redelivered: false,
             level,
-            failed: 0,
-            returned: 0,
+            ..Self::untimed(st, msg)
         };
         (entry, now)
+    }
+
+    /// A new entry for `msg`, without deadline, at level 0, with the next `seq`.
+    #[inline(always)]
+    fn untimed(st: &mut State<M>, msg: M) -> Entry<M> {
+        let seq = st.next_seq;
+        st.next_seq += 1;
+        Entry {
+            seq,
+            msg,
+            expires_at: NEVER,
+            redelivered: false,
+            level: 0,
+            failed: 0,
+            returned: 0,
+        }
+    }
+
+    /// Moves the intake's messages to the tail of `ready`, giving each its `seq`; with
+    /// `close`, an empty intake closes (the caller found `ready` empty: publishers go back to
+    /// handing over under the lock). Returns whether anything moved.
+    fn drain(&self, st: &mut State<M>, close: bool) -> bool {
+        if !self.open.load(Relaxed) {
+            return false;
+        }
+        {
+            let mut intake = self.intake.lock().unwrap_or_else(PoisonError::into_inner);
+            if intake.is_empty() {
+                if close {
+                    self.open.store(false, Relaxed);
+                }
+                return false;
+            }
+            std::mem::swap(&mut *intake, &mut st.spare);
+        }
+        Self::take_spare(st);
+        true
+    }
+
+    /// Closes the intake for good (the queue is being deleted), moving what it holds first.
+    fn shut(&self, st: &mut State<M>) {
+        if !self.open.load(Relaxed) {
+            return;
+        }
+        {
+            let mut intake = self.intake.lock().unwrap_or_else(PoisonError::into_inner);
+            self.open.store(false, Relaxed);
+            std::mem::swap(&mut *intake, &mut st.spare);
+        }
+        Self::take_spare(st);
+    }
+
+    /// Moves the entries traded out of the intake to the tail of `ready`.
+    fn take_spare(st: &mut State<M>) {
+        let mut spare = std::mem::take(&mut st.spare);
+        for msg in spare.drain(..) {
+            let e = Self::untimed(st, msg);
+            st.ready.push_back(e);
+        }
+        if spare.capacity() <= SPARE_KEPT {
+            // Kept to trade again; a burst's large buffer is freed instead.
+            st.spare = spare;
+        }
+    }
+
+    /// Opens the intake: `ready` is not empty, so publishers may add behind it without the
+    /// lock (the caller holds it).
+    fn open_intake(&self) {
+        if self.intake_ok && !self.open.load(Relaxed) {
+            let _intake = self.intake.lock().unwrap_or_else(PoisonError::into_inner);
+            self.open.store(true, Relaxed);
+        }
+    }
+
+    /// Adds `msg` to the open intake; gives it back if the intake closed meanwhile.
+    fn try_intake(&self, msg: M) -> Option<M> {
+        let mut intake = self.intake.lock().unwrap_or_else(PoisonError::into_inner);
+        if !self.open.load(Relaxed) {
+            return Some(msg);
+        }
+        intake.push(msg);
+        None
     }
 
     /// Adds `msg` at the tail (of its priority level) and dispatches.
@@ -387,11 +509,21 @@ impl<M: Payload> Queue<M> {
     }
 
     fn enqueue_locked(self: &Arc<Self>, msg: M, dead: &mut Vec<Dead<M>>) -> Result<(), Refused> {
+        let mut msg = msg;
+        if self.open.load(Relaxed) && msg.expiration_ms().is_none() {
+            // Behind a backlog: no hand-over to try, so no need for the lock.
+            match self.try_intake(msg) {
+                None => return Ok(()),
+                Some(back) => msg = back,
+            }
+        }
         let mut st = self.lock();
         if st.deleted {
             return Err(Refused::Deleted);
         }
         let st = &mut *st;
+        // Behind what the intake holds: a timed message, or one that met it closing.
+        self.drain(st, false);
         let (entry, now) = self.entry(st, msg);
         let limits = &self.limits;
         if limits.overflow != Overflow::DropHead
@@ -413,6 +545,7 @@ impl<M: Payload> Queue<M> {
                     let c = c.clone();
                     self.mark_timed(&back);
                     refused(st, &c, back);
+                    self.open_intake();
                 }
                 return Ok(());
             }
@@ -424,6 +557,7 @@ impl<M: Payload> Queue<M> {
         }
         self.mark_timed(&entry);
         st.ready.push_back(entry);
+        self.open_intake();
         self.drop_heads(st, dead);
         Ok(())
     }
@@ -499,6 +633,10 @@ impl<M: Payload> Queue<M> {
                 return;
             }
             unpark(&mut st, |c| all || woken.contains(&c.id()));
+            if at_tail {
+                // Behind everything published so far, the intake's messages too.
+                self.drain(&mut st, false);
+            }
             for mut entry in entries {
                 if self
                     .limits
@@ -625,9 +763,11 @@ impl<M: Payload> Queue<M> {
     fn dispatch(self: &Arc<Self>, st: &mut State<M>, dead: &mut Vec<Dead<M>>) {
         let mut now = None;
         loop {
-            let expires_at = match st.ready.front() {
-                None => return,
-                Some(head) => head.expires_at,
+            let Some(expires_at) = st.ready.front().map(|head| head.expires_at) else {
+                if self.drain(st, true) {
+                    continue;
+                }
+                return;
             };
             if expires_at != NEVER && expires_at <= *now.get_or_insert_with(|| self.clock.now_ms())
             {
@@ -654,6 +794,7 @@ impl<M: Payload> Queue<M> {
         let mut dead = Vec::new();
         let got = {
             let mut st = self.lock();
+            self.drain(&mut st, false);
             let mut now = None;
             self.expire(&mut st, &mut dead, &mut now);
             let got = st.ready.pop_front();
@@ -674,6 +815,7 @@ impl<M: Payload> Queue<M> {
         let mut dead = Vec::new();
         {
             let mut st = self.lock();
+            self.drain(&mut st, false);
             self.expire(&mut st, &mut dead, &mut None);
             if st.ready.timed() == 0 {
                 self.timed.store(false, Relaxed);
@@ -693,7 +835,9 @@ impl<M: Payload> Queue<M> {
 
     /// Takes every ready message out (SEMANTICS Q10); the caller drops them, outside the lock.
     pub(crate) fn purge(&self) -> Vec<Entry<M>> {
-        self.lock().ready.take_all()
+        let mut st = self.lock();
+        self.drain(&mut st, false);
+        st.ready.take_all()
     }
 
     /// Puts a recovered message at the tail, with its flags and counts (SEMANTICS S2, S3),
@@ -733,6 +877,7 @@ impl<M: Payload> Queue<M> {
     pub(crate) fn delete(&self) -> (usize, Vec<SinkRef<M>>) {
         let (dropped, consumers) = {
             let mut st = self.lock();
+            self.shut(&mut st);
             st.deleted = true;
             st.rings.clear();
             st.parked.clear();
@@ -743,20 +888,24 @@ impl<M: Payload> Queue<M> {
 
     /// (ready messages, consumers).
     pub(crate) fn counts(&self) -> (usize, usize) {
-        let st = self.lock();
+        let mut st = self.lock();
+        self.drain(&mut st, false);
         (st.ready.len(), st.consumers.len())
     }
 
     /// Body bytes of the ready messages.
     #[cfg(test)]
     pub(crate) fn ready_bytes(&self) -> u64 {
-        self.lock().ready.bytes()
+        let mut st = self.lock();
+        self.drain(&mut st, false);
+        st.ready.bytes()
     }
 
     /// The ready messages' entries, in delivery order, through `f`.
     #[cfg(test)]
     pub(crate) fn with_ready<R>(&self, f: impl FnOnce(Vec<&Entry<M>>) -> R) -> R {
-        let st = self.lock();
+        let mut st = self.lock();
+        self.drain(&mut st, false);
         f(st.ready.iter().collect())
     }
 }
@@ -867,6 +1016,87 @@ mod tests {
 
     fn msgs(s: &TestSink<u32>) -> Vec<u32> {
         s.got.lock().unwrap().clone()
+    }
+
+    /// A consumer without credit: what it was handed, and the queue's ready messages, in order.
+    fn backlog(q: &Arc<Queue<u32>>, s: &TestSink<u32>) -> (Vec<u32>, Vec<u32>) {
+        (msgs(s), q.with_ready(|r| r.iter().map(|e| e.msg).collect()))
+    }
+
+    #[test]
+    fn intake_is_the_tail_of_the_ready_messages() {
+        let q = Arc::new(Queue::new());
+        let s = sink(1, 1);
+        q.add_consumer(s.clone(), false).unwrap();
+        q.enqueue(0).unwrap();
+        q.enqueue(1).unwrap();
+        assert!(
+            q.open.load(Relaxed),
+            "a message left in ready opens the intake"
+        );
+        q.enqueue(2).unwrap();
+        q.enqueue(3).unwrap();
+        assert_eq!(
+            q.intake.lock().unwrap().len(),
+            2,
+            "publishes behind a backlog"
+        );
+        // Counts see the intake (moved into ready first).
+        assert_eq!(q.counts(), (3, 1));
+        assert_eq!(backlog(&q, &s), (vec![0], vec![1, 2, 3]));
+        q.enqueue(4).unwrap();
+        for _ in 0..4 {
+            assert!(s.credit.give_back(1));
+            q.wake(1);
+        }
+        assert_eq!(msgs(&s), [0, 1, 2, 3, 4]);
+        // All handed over: the intake closed, and the next publish is handed over at once.
+        assert!(!q.open.load(Relaxed));
+        assert!(s.credit.give_back(1));
+        q.wake(1);
+        q.enqueue(5).unwrap();
+        assert_eq!(msgs(&s), [0, 1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn get_purge_and_delete_see_the_intake() {
+        let q = Arc::new(Queue::new());
+        let s = sink(1, 1);
+        q.add_consumer(s.clone(), false).unwrap();
+        for m in 0..5 {
+            q.enqueue(m).unwrap();
+        }
+        assert_eq!(q.get(|g| g.map(|(e, left)| (e.msg, left))), Some((1, 3)));
+        assert_eq!(
+            q.purge().iter().map(|e| e.msg).collect::<Vec<_>>(),
+            [2, 3, 4]
+        );
+        q.enqueue(5).unwrap();
+        q.enqueue(6).unwrap();
+        let (dropped, consumers) = q.delete();
+        assert_eq!((dropped, consumers.len()), (2, 1));
+        assert!(!q.open.load(Relaxed), "a deleted queue takes nothing");
+        assert_eq!(q.enqueue(7), Err(Refused::Deleted));
+    }
+
+    #[test]
+    fn a_tail_requeue_and_a_timed_message_go_behind_the_intake() {
+        let clock = Clock::manual(0);
+        let (q, _graves) = limited(Limits::default(), &clock);
+        let s = msink(1, 0, 1);
+        q.add_consumer(s.clone(), false).unwrap();
+        q.enqueue(m(0)).unwrap();
+        q.enqueue(m(1)).unwrap();
+        q.enqueue(m(2)).unwrap();
+        q.enqueue(M {
+            exp: Some(60_000),
+            ..m(3)
+        })
+        .unwrap();
+        let mut e = q.with_ready(|r| r[0].clone());
+        e.msg = m(9);
+        q.requeue_and_wake([e], &[], false, true);
+        assert_eq!(ids(&q), [1, 2, 3, 9]);
     }
 
     #[test]
@@ -1254,5 +1484,101 @@ mod tests {
             q.add_consumer(msink(4, 0, 0), true),
             Err(AddError::SingleActive)
         );
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    //! The intake (module docs): publishers add behind a backlog while a consumer's credit comes
+    //! back and the dispatcher empties the intake and closes it; no message may be lost, handed
+    //! over twice or overtake an earlier one of its publisher.
+    use super::*;
+    use crate::dispatch::Credit;
+    use crate::sync::blocking::{AtomicBool, Mutex};
+
+    impl Payload for u32 {
+        fn body_len(&self) -> usize {
+            1
+        }
+        fn priority(&self) -> u8 {
+            0
+        }
+        fn expiration_ms(&self) -> Option<u64> {
+            None
+        }
+    }
+
+    struct Recorder {
+        credit: Credit,
+        parked: AtomicBool,
+        got: Mutex<Vec<u32>>,
+    }
+
+    impl Sink<u32> for Recorder {
+        fn id(&self) -> u64 {
+            1
+        }
+        fn try_take(&self) -> bool {
+            self.credit.try_take()
+        }
+        fn parked(&self) -> bool {
+            self.parked.load(Relaxed)
+        }
+        fn set_parked(&self, parked: bool) {
+            self.parked.store(parked, Relaxed);
+        }
+        fn has_credit(&self) -> bool {
+            self.credit.has_room()
+        }
+        fn cancelled(&self, _why: &Error) {}
+        fn deliver(&self, _q: &Arc<Queue<u32>>, e: Entry<u32>) -> Option<Entry<u32>> {
+            self.got.lock().unwrap().push(e.msg);
+            None
+        }
+    }
+
+    #[test]
+    fn loom_intake_loses_nothing_and_keeps_each_publishers_order() {
+        loom::model(|| {
+            let q = Arc::new(Queue::with_limits(0, Limits::default(), Clock::manual(0)));
+            let c = Arc::new(Recorder {
+                credit: Credit::new(1),
+                parked: AtomicBool::new(false),
+                got: Mutex::new(Vec::new()),
+            });
+            q.add_consumer(c.clone(), false).unwrap();
+            // 0 is handed over, 1 waits: the intake is open.
+            q.enqueue(0).unwrap();
+            q.enqueue(1).unwrap();
+            let publishers: Vec<_> = [&[10, 11][..], &[20][..]]
+                .into_iter()
+                .map(|msgs| {
+                    let q = q.clone();
+                    loom::thread::spawn(move || {
+                        for &m in msgs {
+                            q.enqueue(m).unwrap();
+                        }
+                    })
+                })
+                .collect();
+            // The consumer acks meanwhile, which hands over the next message.
+            assert!(c.credit.give_back(1));
+            q.wake(1);
+            for p in publishers {
+                p.join().unwrap();
+            }
+            while c.got.lock().unwrap().len() < 5 {
+                assert!(c.credit.give_back(1), "the consumer was full");
+                q.wake(1);
+            }
+            let got = c.got.lock().unwrap().clone();
+            assert_eq!(&got[..2], [0, 1]);
+            let at = |m| got.iter().position(|&g| g == m).expect("delivered");
+            assert!(at(10) < at(11), "publish order kept: {got:?}");
+            let mut sorted = got.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, [0, 1, 10, 11, 20]);
+            assert_eq!(q.counts().0, 0);
+        });
     }
 }

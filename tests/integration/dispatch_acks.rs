@@ -1869,6 +1869,53 @@ fn stress_every_routed_message_is_acked_exactly_once_or_still_queued() {
     assert_eq!(acked.len() + queued.len(), TOTAL, "a message was lost");
 }
 
+/// SEMANTICS D1 (queue order) under the queue's intake: while a manual-ack consumer is behind,
+/// publishes skip the queue's lock and wait in its intake, which the consumer's acks empty into
+/// the ready messages, and which counts read meanwhile (another thread) must include. Each
+/// publisher's messages must still arrive in its order, none lost or doubled.
+#[test]
+fn stress_d1_publish_order_kept_while_publishes_wait_in_the_intake() {
+    const PUBLISHERS: usize = 3;
+    const PER_PUBLISHER: usize = 3_000;
+    const TOTAL: usize = PUBLISHERS * PER_PUBLISHER;
+    let b = Broker::new();
+    declare(&channel(&b), "stress-intake");
+    let ch = channel(&b);
+    qos(&ch, 10);
+    let consumer = consume(&ch, "stress-intake");
+    let done = Arc::new(AtomicBool::new(false));
+    let observer = {
+        let (b, done) = (b.clone(), done.clone());
+        thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                b.queue_counts("stress-intake").expect("declared");
+            }
+        })
+    };
+    let start = Arc::new(Barrier::new(PUBLISHERS));
+    let publishers = spawn_publishers(&b, "stress-intake", PUBLISHERS, PER_PUBLISHER, start);
+    let mut next = [0usize; PUBLISHERS];
+    for _ in 0..TOTAL {
+        let d = consumer
+            .recv_timeout(GUARD)
+            .expect("consumer")
+            .expect("no delivery within the guard");
+        let id = id_of(&d);
+        let (p, i) = (id / PER_PUBLISHER, id % PER_PUBLISHER);
+        assert_eq!(i, next[p], "publisher {p}'s messages out of order");
+        next[p] += 1;
+        d.ack().expect("ack");
+    }
+    for p in publishers {
+        p.join().expect("publisher");
+    }
+    done.store(true, Ordering::Relaxed);
+    observer.join().expect("observer");
+    assert_eq!(next, [PER_PUBLISHER; PUBLISHERS]);
+    assert_eq!(b.queue_counts("stress-intake"), Some((0, 1)));
+    assert!(consumer.try_recv().expect("consumer").is_none());
+}
+
 /// How the single publisher of [`fair_split`] runs.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Publisher {
