@@ -53,9 +53,9 @@
 //!
 //! The intake is *open* while there is a backlog: a publish that leaves its message in `ready`
 //! opens it, and a dispatch that finds `ready` and the intake both empty closes it (the next
-//! publisher then tries a hand-over again, under the state lock). `open` is written with both locks held, so
-//! a publisher that reads it under the intake's lock, or a dispatcher under the state lock,
-//! reads its exact value; while it is false the intake is empty. A message with a deadline,
+//! publisher then tries a hand-over again, under the state lock). `open` is written with both
+//! locks held, so a publisher that reads it under the intake's lock, or a dispatcher under the
+//! state lock, reads its exact value; while it is false the intake is empty. A message with a deadline,
 //! and any message of a queue with a length limit, a TTL or priorities, never uses it: those
 //! go through the checks under the state lock (behind whatever the intake holds).
 
@@ -64,11 +64,11 @@ mod ready;
 use crate::clock::Clock;
 use crate::dispatch::Rings;
 use crate::error::Error;
+// loom's under `cfg(loom)`: its model of the intake runs this queue.
+use crate::sync::blocking::{AtomicBool, Mutex, MutexGuard};
 use crossbeam_utils::CachePadded;
 use ready::Ready;
 use std::collections::VecDeque;
-// loom's under `cfg(loom)`: its model of the intake runs this queue.
-use crate::sync::blocking::{AtomicBool, Mutex, MutexGuard};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, OnceLock, PoisonError};
 
