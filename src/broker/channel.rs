@@ -395,16 +395,27 @@ impl ChannelShared {
     }
 
     /// Requeues or drops settled deliveries, then gives their credit back.
-    fn finish(&self, taken: Taken, how: How) {
-        let mut credit: SmallVec<[Arc<ConsumerShared>; 4]> = SmallVec::new();
-        let mut with_credit = 0u32;
-        let mut requeue: Vec<(Arc<Queue<Msg>>, Entry<Msg>)> = Vec::new();
+    fn finish(&self, mut taken: Taken, how: How) {
         if how == How::Ack && self.broker().store().is_some() {
             // Settled for good: durable queues log it (SEMANTICS S4). Discarded ones are
             // logged by their queue's undertaker, after their dead-lettered copies.
             let refs: Vec<(u64, u64)> = taken.iter().filter_map(Unacked::log_ref).collect();
             self.broker().log_settled(refs);
         }
+        if how == How::Ack && taken.len() == 1 {
+            // The usual single ack: its credit back, nothing to requeue, no plan to build.
+            if let Some(Unacked {
+                holder: Holder::Consumer(c),
+                ..
+            }) = taken.pop()
+            {
+                self.give_back_one(&c);
+            }
+            return;
+        }
+        let mut credit: SmallVec<[Arc<ConsumerShared>; 4]> = SmallVec::new();
+        let mut with_credit = 0u32;
+        let mut requeue: Vec<(Arc<Queue<Msg>>, Entry<Msg>)> = Vec::new();
         let mut dead: Vec<(Arc<Queue<Msg>>, Entry<Msg>)> = Vec::new();
         for u in taken {
             let queue = match how {
@@ -439,6 +450,21 @@ impl ChannelShared {
         }
     }
 
+    /// Gives back the credit of one delivery of consumer `c` settled for good: the same
+    /// effects, in the same order, as [`return_and_requeue`](Self::return_and_requeue)'s plan
+    /// for it.
+    fn give_back_one(&self, c: &Arc<ConsumerShared>) {
+        let crossed = c.credit.give_back(1);
+        let channel_crossed = self.credit.give_back(1);
+        let woken = c.queue.as_ref().filter(|_| crossed).map(|rec| &rec.q);
+        if let Some(q) = woken {
+            q.requeue_and_wake([], &[c.id], channel_crossed, false);
+        }
+        if channel_crossed {
+            self.wake_queues(|q| woken.is_some_and(|w| Arc::ptr_eq(w, q)));
+        }
+    }
+
     /// Gives settled deliveries' credit back (one unit per consumer in `credit`, and
     /// `with_credit` units of the channel's), then puts `back` in their queues and dispatches
     /// each queue touched once. Credit comes first, as in RabbitMQ (SEMANTICS D1, A5): a
@@ -451,19 +477,6 @@ impl ChannelShared {
         back: Vec<(Arc<Queue<Msg>>, Entry<Msg>)>,
         at_tail: bool,
     ) {
-        if let ([c], true, false) = (credit.as_slice(), back.is_empty(), at_tail) {
-            // One delivery settled for good (the usual single ack): no plan to build.
-            let crossed = c.credit.give_back(1);
-            let channel_crossed = self.credit.give_back(with_credit);
-            let woken = c.queue.as_ref().filter(|_| crossed).map(|rec| &rec.q);
-            if let Some(q) = woken {
-                q.requeue_and_wake([], &[c.id], channel_crossed, false);
-            }
-            if channel_crossed {
-                self.wake_queues(|q| woken.is_some_and(|w| Arc::ptr_eq(w, q)));
-            }
-            return;
-        }
         type Plan = (Arc<Queue<Msg>>, Vec<Entry<Msg>>, SmallVec<[u64; 2]>);
         let mut plan: SmallVec<[Plan; 2]> = SmallVec::new();
         fn slot<'p>(plan: &'p mut SmallVec<[Plan; 2]>, q: &Arc<Queue<Msg>>) -> &'p mut Plan {
