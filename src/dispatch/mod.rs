@@ -7,8 +7,9 @@
 //!
 //! [`Ring`] is the rotation of SEMANTICS D1: consumers that may take a message, front first; the
 //! front one takes the head message and moves to the back; one found without credit is *parked*
-//! (out of the ring) until credit returns, then rejoins at the back. A pick is O(1) amortised:
-//! each consumer is skipped at most once per parking.
+//! (out of the ring) until credit returns, then rejoins at the back; a lone consumer stays in
+//! the ring instead (with nobody to pass it over for, where it waits changes nothing). A pick
+//! is O(1) amortised: each consumer is skipped at most once per parking.
 //!
 //! # The credit protocol (no lost wake-up)
 //!
@@ -156,12 +157,11 @@ impl<C> Ring<C> {
         mut park: impl FnMut(C),
     ) -> Option<&C> {
         if self.active.len() == 1 {
-            // A lone consumer (the usual pipe): nothing to rotate.
-            if take(&self.active[0]) {
-                return self.active.front();
-            }
-            park(self.active.pop_front()?);
-            return None;
+            // A lone consumer (the usual pipe): nothing to rotate, and nobody to pass it over
+            // for, so it stays even when refused. Parking it would only move it out and, at
+            // its next ack, back in; what parks it then (a ring grown past one) comes first
+            // at the next pick, as it would have.
+            return take(&self.active[0]).then(|| &self.active[0]);
         }
         while let Some(c) = self.active.pop_front() {
             if take(&c) {
@@ -313,20 +313,24 @@ mod tests {
     }
 
     #[test]
-    fn a_lone_consumer_stays_until_refused() {
+    fn a_lone_consumer_stays_even_when_refused() {
         // SEMANTICS D1 with one consumer (the pick's shortcut): it takes every message while
-        // it has credit, then leaves the ring for the parked ones.
+        // it has credit, and stays when refused; once a second one joins, the refused one
+        // parks at the next pick and the newcomer takes.
         let mut ring = Ring::new();
         ring.join(7);
         let mut parked = Vec::new();
         for _ in 0..3 {
             assert_eq!(ring.pick(|_| true, |c| parked.push(c)), Some(&7));
         }
-        assert_eq!(ring.iter().copied().collect::<Vec<_>>(), [7]);
         assert_eq!(ring.pick(|_| false, |c| parked.push(c)), None);
+        assert!(parked.is_empty());
+        assert_eq!(ring.iter().copied().collect::<Vec<_>>(), [7]);
+        assert_eq!(ring.pick(|_| true, |c| parked.push(c)), Some(&7));
+        ring.join(8);
+        assert_eq!(ring.pick(|&c| c == 8, |c| parked.push(c)), Some(&8));
         assert_eq!(parked, [7]);
-        assert!(ring.is_empty());
-        assert_eq!(ring.pick(|_| true, |c| parked.push(c)), None);
+        assert_eq!(ring.iter().copied().collect::<Vec<_>>(), [8]);
     }
 }
 
