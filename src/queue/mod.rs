@@ -921,12 +921,16 @@ fn refused<M: Payload>(st: &mut State<M>, sink: &SinkRef<M>, entry: Entry<M>) {
     }
 }
 
-/// The next consumer with credit, borrowed from `rings`; parks the ones without, in order.
+/// The next consumer with credit, borrowed from `rings`; parks the ones without, in order
+/// (a lone one stays in the ring while nobody is parked: see [`Ring::pick`]).
+///
+/// [`Ring::pick`]: crate::dispatch::Ring::pick
 fn pick<'r, M>(
     rings: &'r mut Rings<SinkRef<M>>,
     parked: &mut VecDeque<SinkRef<M>>,
 ) -> Option<&'r SinkRef<M>> {
     rings.pick(
+        parked.is_empty(),
         |c| c.try_take(),
         |c| {
             c.set_parked(true);
