@@ -182,15 +182,18 @@ impl UnackedTable {
             Slot::Done => return Err(Found::Unknown),
         }
         let mut taken = Taken::new();
-        let from = if multiple {
-            // A `multiple` settle consumes the stale tags it covers (SEMANTICS A8): a later
-            // settle of one is unknown (A3), wherever it sits.
-            self.stale.retain(|&t| t > tag);
-            0
-        } else {
-            at
-        };
-        for slot in self.slots.range_mut(from..=at) {
+        if !multiple {
+            // The usual single settle: its slot alone.
+            if let Slot::Open(u) = std::mem::replace(&mut self.slots[at], Slot::Done) {
+                taken.push(u);
+            }
+            self.trim();
+            return Ok(taken);
+        }
+        // A `multiple` settle consumes the stale tags it covers (SEMANTICS A8): a later
+        // settle of one is unknown (A3), wherever it sits.
+        self.stale.retain(|&t| t > tag);
+        for slot in self.slots.range_mut(..=at) {
             match std::mem::replace(slot, Slot::Done) {
                 Slot::Open(u) => taken.push(u),
                 Slot::Stale | Slot::Done => {}
