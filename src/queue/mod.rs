@@ -408,16 +408,16 @@ impl<M: Payload> Queue<M> {
         let entry = Entry {
             expires_at,
             level,
-            ..Self::untimed(st, msg)
+            ..Self::untimed(&mut st.next_seq, msg)
         };
         (entry, now)
     }
 
     /// A new entry for `msg`, without deadline, at level 0, with the next `seq`.
     #[inline(always)]
-    fn untimed(st: &mut State<M>, msg: M) -> Entry<M> {
-        let seq = st.next_seq;
-        st.next_seq += 1;
+    fn untimed(next_seq: &mut u64, msg: M) -> Entry<M> {
+        let seq = *next_seq;
+        *next_seq += 1;
         Entry {
             seq,
             msg,
@@ -466,10 +466,10 @@ impl<M: Payload> Queue<M> {
     /// Moves the entries traded out of the intake to the tail of `ready`.
     fn take_spare(st: &mut State<M>) {
         let mut spare = std::mem::take(&mut st.spare);
-        for msg in spare.drain(..) {
-            let e = Self::untimed(st, msg);
-            st.ready.push_back(e);
-        }
+        let State {
+            ready, next_seq, ..
+        } = st;
+        ready.extend_plain(spare.drain(..).map(|msg| Self::untimed(next_seq, msg)));
         if spare.capacity() <= SPARE_KEPT {
             // Kept to trade again; a burst's large buffer is freed instead.
             st.spare = spare;

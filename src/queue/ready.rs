@@ -99,6 +99,10 @@ impl<M: Payload> Ready<M> {
 
     /// The highest non-empty level.
     fn top(&self) -> Option<usize> {
+        if self.levels.len() == 1 {
+            // A plain queue: no mask to scan.
+            return (self.len != 0).then_some(0);
+        }
         (0..4).rev().find_map(|w| {
             let bits = self.mask[w];
             (bits != 0).then(|| w * 64 + 63 - bits.leading_zeros().to_usize())
@@ -128,6 +132,24 @@ impl<M: Payload> Ready<M> {
     pub(crate) fn push_back(&mut self, e: Entry<M>) {
         self.count_in(&e);
         self.levels[usize::from(e.level)].push_back(e);
+    }
+
+    /// Adds `entries`, of level 0 and without deadline, at the tail: a plain queue's intake,
+    /// counted once.
+    pub(crate) fn extend_plain(&mut self, entries: impl Iterator<Item = Entry<M>>) {
+        let mut bytes = 0;
+        let level = &mut self.levels[0];
+        let before = level.len();
+        level.extend(entries.inspect(|e| {
+            debug_assert!(e.level == 0 && e.expires_at == NEVER, "not a plain entry");
+            bytes += e.msg.body_bytes();
+        }));
+        let added = level.len() - before;
+        if added > 0 {
+            self.len += added;
+            self.bytes += bytes;
+            self.mask[0] |= 1;
+        }
     }
 
     /// Puts `e` back at its original place in its level: ahead of every entry with a higher
