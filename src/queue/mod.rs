@@ -273,17 +273,22 @@ struct State<M> {
     spare: Vec<M>,
 }
 
+/// The messages published behind a backlog, not yet in `ready`: logically behind the last
+/// ready message, in publish order (`seq` is given when they move into `ready`).
+struct Intake<M> {
+    /// Whether publishers add to `items` instead of taking the state lock. Written only
+    /// with both locks held, so either lock gives its exact value; read without them as a
+    /// hint. While it is false `items` is empty.
+    open: AtomicBool,
+    items: Mutex<Vec<M>>,
+}
+
 /// One queue's messages and consumers. See the module docs.
 pub(crate) struct Queue<M> {
     state: Mutex<State<M>>,
-    /// Messages published behind a backlog, not yet in `ready` (see "Intake" in the module
-    /// docs): logically behind the last ready message, in publish order. `seq` is given when
-    /// they move into `ready`.
-    intake: CachePadded<Mutex<Vec<M>>>,
-    /// Whether publishers add to `intake` instead of taking the state lock. Written only
-    /// with both locks held, so either lock gives its exact value; read without them as a
-    /// hint. While it is false the intake is empty.
-    open: AtomicBool,
+    /// Messages published behind a backlog (see "Intake" in the module docs), on a line of
+    /// their own: publishers write it, the state lock's holder only at a trade.
+    intake: CachePadded<Intake<M>>,
     /// Whether the queue may open its intake at all: no length limit, one priority level,
     /// no queue TTL.
     intake_ok: bool,
@@ -342,8 +347,10 @@ impl<M: Payload> Queue<M> {
                 deleted: false,
                 spare: Vec::new(),
             }),
-            intake: CachePadded::new(Mutex::new(Vec::new())),
-            open: AtomicBool::new(false),
+            intake: CachePadded::new(Intake {
+                open: AtomicBool::new(false),
+                items: Mutex::new(Vec::new()),
+            }),
             intake_ok: !limits.has_length_limit()
                 && limits.priority_levels <= 1
                 && limits.message_ttl_ms.is_none(),
@@ -433,14 +440,18 @@ impl<M: Payload> Queue<M> {
     /// `close`, an empty intake closes (the caller found `ready` empty: publishers go back to
     /// handing over under the lock). Returns whether anything moved.
     fn drain(&self, st: &mut State<M>, close: bool) -> bool {
-        if !self.open.load(Relaxed) {
+        if !self.intake.open.load(Relaxed) {
             return false;
         }
         {
-            let mut intake = self.intake.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut intake = self
+                .intake
+                .items
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             if intake.is_empty() {
                 if close {
-                    self.open.store(false, Relaxed);
+                    self.intake.open.store(false, Relaxed);
                 }
                 return false;
             }
@@ -452,12 +463,16 @@ impl<M: Payload> Queue<M> {
 
     /// Closes the intake for good (the queue is being deleted), moving what it holds first.
     fn shut(&self, st: &mut State<M>) {
-        if !self.open.load(Relaxed) {
+        if !self.intake.open.load(Relaxed) {
             return;
         }
         {
-            let mut intake = self.intake.lock().unwrap_or_else(PoisonError::into_inner);
-            self.open.store(false, Relaxed);
+            let mut intake = self
+                .intake
+                .items
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            self.intake.open.store(false, Relaxed);
             std::mem::swap(&mut *intake, &mut st.spare);
         }
         Self::take_spare(st);
@@ -479,16 +494,24 @@ impl<M: Payload> Queue<M> {
     /// Opens the intake: `ready` is not empty, so publishers may add behind it without the
     /// lock (the caller holds it).
     fn open_intake(&self) {
-        if self.intake_ok && !self.open.load(Relaxed) {
-            let _intake = self.intake.lock().unwrap_or_else(PoisonError::into_inner);
-            self.open.store(true, Relaxed);
+        if self.intake_ok && !self.intake.open.load(Relaxed) {
+            let _intake = self
+                .intake
+                .items
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            self.intake.open.store(true, Relaxed);
         }
     }
 
     /// Adds `msg` to the open intake; gives it back if the intake closed meanwhile.
     fn try_intake(&self, msg: M) -> Option<M> {
-        let mut intake = self.intake.lock().unwrap_or_else(PoisonError::into_inner);
-        if !self.open.load(Relaxed) {
+        let mut intake = self
+            .intake
+            .items
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !self.intake.open.load(Relaxed) {
             return Some(msg);
         }
         intake.push(msg);
@@ -510,7 +533,7 @@ impl<M: Payload> Queue<M> {
 
     fn enqueue_locked(self: &Arc<Self>, msg: M, dead: &mut Vec<Dead<M>>) -> Result<(), Refused> {
         let mut msg = msg;
-        if self.open.load(Relaxed) && msg.expiration_ms().is_none() {
+        if self.intake.open.load(Relaxed) && msg.expiration_ms().is_none() {
             // Behind a backlog: no hand-over to try, so no need for the lock.
             match self.try_intake(msg) {
                 None => return Ok(()),
@@ -1035,13 +1058,13 @@ mod tests {
         q.enqueue(0).unwrap();
         q.enqueue(1).unwrap();
         assert!(
-            q.open.load(Relaxed),
+            q.intake.open.load(Relaxed),
             "a message left in ready opens the intake"
         );
         q.enqueue(2).unwrap();
         q.enqueue(3).unwrap();
         assert_eq!(
-            q.intake.lock().unwrap().len(),
+            q.intake.items.lock().unwrap().len(),
             2,
             "publishes behind a backlog"
         );
@@ -1055,7 +1078,7 @@ mod tests {
         }
         assert_eq!(msgs(&s), [0, 1, 2, 3, 4]);
         // All handed over: the intake closed, and the next publish is handed over at once.
-        assert!(!q.open.load(Relaxed));
+        assert!(!q.intake.open.load(Relaxed));
         assert!(s.credit.give_back(1));
         q.wake(1);
         q.enqueue(5).unwrap();
@@ -1079,7 +1102,10 @@ mod tests {
         q.enqueue(6).unwrap();
         let (dropped, consumers) = q.delete();
         assert_eq!((dropped, consumers.len()), (2, 1));
-        assert!(!q.open.load(Relaxed), "a deleted queue takes nothing");
+        assert!(
+            !q.intake.open.load(Relaxed),
+            "a deleted queue takes nothing"
+        );
         assert_eq!(q.enqueue(7), Err(Refused::Deleted));
     }
 
