@@ -977,12 +977,12 @@ fn unpark<M>(st: &mut State<M>, mut which: impl FnMut(&SinkRef<M>) -> bool) {
     }
 }
 
-#[cfg(all(test, not(loom)))]
-mod tests {
+#[cfg(test)]
+mod test_sink {
+    //! A consumer for the queue's own tests, unit and loom alike (its locks and flags are
+    //! loom's under `cfg(loom)`, as the queue's are).
     use super::*;
-    use crate::clock::Clock;
     use crate::dispatch::Credit;
-    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
     impl Payload for u32 {
         fn body_len(&self) -> usize {
@@ -997,12 +997,12 @@ mod tests {
     }
 
     /// A consumer that records the messages handed to it.
-    struct TestSink<T> {
-        id: u64,
-        prio: i32,
-        credit: Credit,
-        parked: AtomicBool,
-        got: Mutex<Vec<T>>,
+    pub(super) struct TestSink<T> {
+        pub(super) id: u64,
+        pub(super) prio: i32,
+        pub(super) credit: Credit,
+        pub(super) parked: AtomicBool,
+        pub(super) got: Mutex<Vec<T>>,
     }
 
     impl<T: Send> Sink<T> for TestSink<T> {
@@ -1031,7 +1031,7 @@ mod tests {
         }
     }
 
-    fn sink(id: u64, prefetch: u32) -> Arc<TestSink<u32>> {
+    pub(super) fn sink(id: u64, prefetch: u32) -> Arc<TestSink<u32>> {
         Arc::new(TestSink {
             id,
             prio: 0,
@@ -1041,9 +1041,18 @@ mod tests {
         })
     }
 
-    fn msgs(s: &TestSink<u32>) -> Vec<u32> {
+    pub(super) fn msgs(s: &TestSink<u32>) -> Vec<u32> {
         s.got.lock().unwrap().clone()
     }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::test_sink::{msgs, sink, TestSink};
+    use super::*;
+    use crate::clock::Clock;
+    use crate::dispatch::Credit;
+    use std::sync::atomic::Ordering::Relaxed;
 
     /// A consumer without credit: what it was handed, and the queue's ready messages, in order.
     fn backlog(q: &Arc<Queue<u32>>, s: &TestSink<u32>) -> (Vec<u32>, Vec<u32>) {
@@ -1534,70 +1543,24 @@ mod loom_tests {
     //! The intake (module docs): publishers add behind a backlog while a consumer's credit comes
     //! back and the dispatcher empties the intake and closes it; no message may be lost, handed
     //! over twice or overtake an earlier one of its publisher.
+    use super::test_sink::{msgs, sink};
     use super::*;
-    use crate::dispatch::Credit;
-    use crate::sync::blocking::{AtomicBool, Mutex};
-
-    impl Payload for u32 {
-        fn body_len(&self) -> usize {
-            1
-        }
-        fn priority(&self) -> u8 {
-            0
-        }
-        fn expiration_ms(&self) -> Option<u64> {
-            None
-        }
-    }
-
-    struct Recorder {
-        credit: Credit,
-        parked: AtomicBool,
-        got: Mutex<Vec<u32>>,
-    }
-
-    impl Sink<u32> for Recorder {
-        fn id(&self) -> u64 {
-            1
-        }
-        fn try_take(&self) -> bool {
-            self.credit.try_take()
-        }
-        fn parked(&self) -> bool {
-            self.parked.load(Relaxed)
-        }
-        fn set_parked(&self, parked: bool) {
-            self.parked.store(parked, Relaxed);
-        }
-        fn has_credit(&self) -> bool {
-            self.credit.has_room()
-        }
-        fn cancelled(&self, _why: &Error) {}
-        fn deliver(&self, _q: &Arc<Queue<u32>>, e: Entry<u32>) -> Option<Entry<u32>> {
-            self.got.lock().unwrap().push(e.msg);
-            None
-        }
-    }
 
     #[test]
     fn loom_intake_loses_nothing_and_keeps_each_publishers_order() {
         loom::model(|| {
             let q = Arc::new(Queue::with_limits(0, Limits::default(), Clock::manual(0)));
-            let c = Arc::new(Recorder {
-                credit: Credit::new(1),
-                parked: AtomicBool::new(false),
-                got: Mutex::new(Vec::new()),
-            });
+            let c = sink(1, 1);
             q.add_consumer(c.clone(), false).unwrap();
             // 0 is handed over, 1 waits: the intake is open.
             q.enqueue(0).unwrap();
             q.enqueue(1).unwrap();
             let publishers: Vec<_> = [&[10, 11][..], &[20][..]]
                 .into_iter()
-                .map(|msgs| {
+                .map(|batch| {
                     let q = q.clone();
                     loom::thread::spawn(move || {
-                        for &m in msgs {
+                        for &m in batch {
                             q.enqueue(m).unwrap();
                         }
                     })
@@ -1609,11 +1572,11 @@ mod loom_tests {
             for p in publishers {
                 p.join().unwrap();
             }
-            while c.got.lock().unwrap().len() < 5 {
+            while msgs(&c).len() < 5 {
                 assert!(c.credit.give_back(1), "the consumer was full");
                 q.wake(1);
             }
-            let got = c.got.lock().unwrap().clone();
+            let got = msgs(&c);
             assert_eq!(&got[..2], [0, 1]);
             let at = |m| got.iter().position(|&g| g == m).expect("delivered");
             assert!(at(10) < at(11), "publish order kept: {got:?}");
