@@ -49,7 +49,10 @@
 //! it needs those messages (its ready messages ran out) or needs to see them all (counts,
 //! `get`, purge, delete, a tail requeue). Logically the intake is the tail of `ready`, so
 //! nothing observable changes: every operation that takes the state lock sees the queue as
-//! if each message had been enqueued under it.
+//! if each message had been enqueued under it. A publish makes its queue entry there, `seq`
+//! included, so a trade that finds `ready` empty (a dispatch ran out) makes the traded buffer
+//! `ready`'s own: no entry is copied on the way, and with a steady backlog the same few
+//! buffers take turns (see [`Queue::take_spare`]).
 //!
 //! The intake is *open* while there is a backlog: a publish that leaves its message in `ready`
 //! opens it, and a dispatch that finds `ready` and the intake both empty closes it (the next
@@ -65,15 +68,15 @@ use crate::clock::Clock;
 use crate::dispatch::Rings;
 use crate::error::Error;
 // loom's under `cfg(loom)`: its model of the intake runs this queue.
-use crate::sync::blocking::{AtomicBool, Mutex, MutexGuard};
+use crate::sync::blocking::{AtomicBool, AtomicU64, Mutex, MutexGuard};
 use crossbeam_utils::CachePadded;
 use ready::Ready;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, OnceLock, PoisonError};
 
-/// The most messages the intake's traded buffer may hold and still be kept for the next
-/// trade (see [`Queue::drain`]).
+/// A buffer traded out of the intake is kept for the next trade while it has room for at most
+/// this many entries, or for twice the batch just traded (see [`Queue::take_spare`]).
 const SPARE_KEPT: usize = 1024;
 
 /// The deadline of an entry that never expires.
@@ -258,7 +261,6 @@ pub(crate) type SinkRef<M> = Arc<dyn Sink<M>>;
 
 struct State<M> {
     ready: Ready<M>,
-    next_seq: u64,
     rings: Rings<SinkRef<M>>,
     /// Consumers out of the rotation for lack of credit, in the order they left it: they
     /// rejoin in that order (SEMANTICS D1).
@@ -269,18 +271,39 @@ struct State<M> {
     /// An exclusive consumer holds the queue (SEMANTICS D7).
     exclusive: bool,
     deleted: bool,
-    /// An empty buffer to trade with the intake's (see [`Queue::drain`]).
-    spare: Vec<M>,
+    /// An empty batch to trade with the intake's (see [`Queue::drain`]).
+    spare: Batch<M>,
+}
+
+/// Entries published behind a backlog, in `seq` order, with their body bytes.
+struct Batch<M> {
+    entries: Vec<Entry<M>>,
+    bytes: u64,
+}
+
+impl<M> Default for Batch<M> {
+    fn default() -> Self {
+        Batch {
+            entries: Vec::new(),
+            bytes: 0,
+        }
+    }
 }
 
 /// The messages published behind a backlog, not yet in `ready`: logically behind the last
-/// ready message, in publish order (`seq` is given when they move into `ready`).
+/// ready message, in publish order, each entry already made (its `seq` given).
 struct Intake<M> {
     /// Whether publishers add to `items` instead of taking the state lock. Written only
     /// with both locks held, so either lock gives its exact value; read without them as a
     /// hint. While it is false `items` is empty.
     open: AtomicBool,
-    items: Mutex<Vec<M>>,
+    /// The `seq` of the next entry to join the tail. Only whoever may add at the tail writes
+    /// it: the state lock's holder while the intake is closed; while it is open, the holder of
+    /// the intake's lock (a publisher, or a state-lock holder moving the intake into `ready`
+    /// first). As `open` changes with both locks held, each writer's lock excludes the
+    /// others, so plain loads and stores suffice (see [`Queue::tail_seq`]).
+    next_seq: AtomicU64,
+    items: Mutex<Batch<M>>,
 }
 
 /// One queue's messages and consumers. See the module docs.
@@ -339,17 +362,17 @@ impl<M: Payload> Queue<M> {
             log_id,
             state: Mutex::new(State {
                 ready,
-                next_seq: 0,
                 rings: Rings::new(),
                 parked: VecDeque::new(),
                 consumers: Vec::new(),
                 exclusive: false,
                 deleted: false,
-                spare: Vec::new(),
+                spare: Batch::default(),
             }),
             intake: CachePadded::new(Intake {
                 open: AtomicBool::new(false),
-                items: Mutex::new(Vec::new()),
+                next_seq: AtomicU64::new(0),
+                items: Mutex::new(Batch::default()),
             }),
             intake_ok: !limits.has_length_limit()
                 && limits.priority_levels <= 1
@@ -401,9 +424,10 @@ impl<M: Payload> Queue<M> {
         at.saturating_add(ttl).min(NEVER - 1)
     }
 
-    /// A new entry for `msg` entering now; the second value is the time read, if one was.
+    /// A new entry for `msg` entering now with `seq`; the second value is the time read, if
+    /// one was.
     #[inline(always)]
-    fn entry(&self, st: &mut State<M>, msg: M) -> (Entry<M>, Option<u64>) {
+    fn entry(&self, st: &State<M>, seq: u64, msg: M) -> (Entry<M>, Option<u64>) {
         let timed = self.limits.message_ttl_ms.is_some() || msg.expiration_ms().is_some();
         let now = timed.then(|| self.clock.now_ms());
         let expires_at = now.map_or(NEVER, |now| self.deadline(&msg, now));
@@ -415,16 +439,14 @@ impl<M: Payload> Queue<M> {
         let entry = Entry {
             expires_at,
             level,
-            ..Self::untimed(&mut st.next_seq, msg)
+            ..Self::untimed(seq, msg)
         };
         (entry, now)
     }
 
-    /// A new entry for `msg`, without deadline, at level 0, with the next `seq`.
+    /// A new entry for `msg`, without deadline, at level 0.
     #[inline(always)]
-    fn untimed(next_seq: &mut u64, msg: M) -> Entry<M> {
-        let seq = *next_seq;
-        *next_seq += 1;
+    fn untimed(seq: u64, msg: M) -> Entry<M> {
         Entry {
             seq,
             msg,
@@ -436,9 +458,37 @@ impl<M: Payload> Queue<M> {
         }
     }
 
-    /// Moves the intake's messages to the tail of `ready`, giving each its `seq`; with
-    /// `close`, an empty intake closes (the caller found `ready` empty: publishers go back to
-    /// handing over under the lock). Returns whether anything moved.
+    /// Takes the next `seq` (see [`Intake::next_seq`]); the caller holds the lock that owns it.
+    #[inline(always)]
+    fn bump_seq(&self) -> u64 {
+        let seq = self.intake.next_seq.load(Relaxed);
+        self.intake.next_seq.store(seq + 1, Relaxed);
+        seq
+    }
+
+    /// The `seq` of an entry the state lock's holder adds at the tail: behind every message
+    /// published so far, so the intake's move into `ready` first, under the intake's lock
+    /// while it is open (a publisher may add meanwhile, and must come behind).
+    fn tail_seq(&self, st: &mut State<M>) -> u64 {
+        if !self.intake.open.load(Relaxed) {
+            return self.bump_seq();
+        }
+        let seq = {
+            let mut intake = self
+                .intake
+                .items
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            std::mem::swap(&mut *intake, &mut st.spare);
+            self.bump_seq()
+        };
+        Self::take_spare(st);
+        seq
+    }
+
+    /// Moves the intake's messages to the tail of `ready`; with `close`, an empty intake
+    /// closes (the caller found `ready` empty: publishers go back to handing over under the
+    /// lock). Returns whether anything moved.
     fn drain(&self, st: &mut State<M>, close: bool) -> bool {
         if !self.intake.open.load(Relaxed) {
             return false;
@@ -449,9 +499,14 @@ impl<M: Payload> Queue<M> {
                 .items
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            if intake.is_empty() {
+            if intake.entries.is_empty() {
                 if close {
                     self.intake.open.store(false, Relaxed);
+                    // Idle: a burst's buffers go back to the system.
+                    if intake.entries.capacity() > SPARE_KEPT {
+                        intake.entries = Vec::new();
+                    }
+                    st.ready.trim(SPARE_KEPT);
                 }
                 return false;
             }
@@ -478,16 +533,27 @@ impl<M: Payload> Queue<M> {
         Self::take_spare(st);
     }
 
-    /// Moves the entries traded out of the intake to the tail of `ready`.
+    /// Moves the batch traded out of the intake to the tail of `ready`: when nothing is
+    /// ready (a dispatch ran out), its buffer becomes `ready`'s, no entry moved.
+    ///
+    /// The buffer emptied goes back to publishers at the next trade. When it was `ready`'s
+    /// (the messages flow: consumers keep up with the backlog), it is kept if sized for
+    /// batches like this one, so that the same buffers take turns and nothing is allocated,
+    /// grown or given back to the system (which cost the manual-ack pipe a sixth of its
+    /// throughput); once batches shrink, a burst's large buffer is freed. A batch copied
+    /// behind waiting messages keeps no large buffer: the queue is growing, and a spare as
+    /// large as its backlog would double its memory.
     fn take_spare(st: &mut State<M>) {
-        let mut spare = std::mem::take(&mut st.spare);
-        let State {
-            ready, next_seq, ..
-        } = st;
-        ready.extend_plain(spare.drain(..).map(|msg| Self::untimed(next_seq, msg)));
-        if spare.capacity() <= SPARE_KEPT {
-            // Kept to trade again; a burst's large buffer is freed instead.
-            st.spare = spare;
+        let Batch { entries, bytes } = std::mem::take(&mut st.spare);
+        let flowing = st.ready.is_empty();
+        let keep = if flowing {
+            SPARE_KEPT.max(2 * entries.len())
+        } else {
+            SPARE_KEPT
+        };
+        let emptied = st.ready.append_plain(entries, bytes);
+        if emptied.capacity() <= keep {
+            st.spare.entries = emptied;
         }
     }
 
@@ -514,7 +580,9 @@ impl<M: Payload> Queue<M> {
         if !self.intake.open.load(Relaxed) {
             return Some(msg);
         }
-        intake.push(msg);
+        let seq = self.bump_seq();
+        intake.bytes += msg.body_bytes();
+        intake.entries.push(Self::untimed(seq, msg));
         None
     }
 
@@ -546,8 +614,8 @@ impl<M: Payload> Queue<M> {
         }
         let st = &mut *st;
         // Behind what the intake holds: a timed message, or one that met it closing.
-        self.drain(st, false);
-        let (entry, now) = self.entry(st, msg);
+        let seq = self.tail_seq(st);
+        let (entry, now) = self.entry(st, seq, msg);
         let limits = &self.limits;
         if limits.overflow != Overflow::DropHead
             && limits.has_length_limit()
@@ -656,10 +724,6 @@ impl<M: Payload> Queue<M> {
                 return;
             }
             unpark(&mut st, |c| all || woken.contains(&c.id()));
-            if at_tail {
-                // Behind everything published so far, the intake's messages too.
-                self.drain(&mut st, false);
-            }
             for mut entry in entries {
                 if self
                     .limits
@@ -671,8 +735,8 @@ impl<M: Payload> Queue<M> {
                 }
                 self.mark_timed(&entry);
                 if at_tail {
-                    entry.seq = st.next_seq;
-                    st.next_seq += 1;
+                    // Behind everything published so far, the intake's messages too.
+                    entry.seq = self.tail_seq(&mut st);
                     st.ready.push_back(entry);
                 } else {
                     st.ready.insert_by_seq(entry);
@@ -875,7 +939,8 @@ impl<M: Payload> Queue<M> {
         returned: u32,
     ) {
         let mut st = self.lock();
-        let (mut entry, _) = self.entry(&mut st, msg);
+        let seq = self.tail_seq(&mut st);
+        let (mut entry, _) = self.entry(&st, seq, msg);
         entry.expires_at = self.deadline(&entry.msg, entered_ms);
         entry.redelivered = redelivered;
         entry.failed = failed;
@@ -996,13 +1061,14 @@ mod test_sink {
         }
     }
 
-    /// A consumer that records the messages handed to it.
+    /// A consumer that records the messages handed to it, and their `seq`s.
     pub(super) struct TestSink<T> {
         pub(super) id: u64,
         pub(super) prio: i32,
         pub(super) credit: Credit,
         pub(super) parked: AtomicBool,
         pub(super) got: Mutex<Vec<T>>,
+        pub(super) seqs: Mutex<Vec<u64>>,
     }
 
     impl<T: Send> Sink<T> for TestSink<T> {
@@ -1026,6 +1092,7 @@ mod test_sink {
         }
         fn cancelled(&self, _why: &Error) {}
         fn deliver(&self, _q: &Arc<Queue<T>>, e: Entry<T>) -> Option<Entry<T>> {
+            self.seqs.lock().unwrap().push(e.seq);
             self.got.lock().unwrap().push(e.msg);
             None
         }
@@ -1038,6 +1105,7 @@ mod test_sink {
             credit: Credit::new(prefetch),
             parked: AtomicBool::new(false),
             got: Mutex::new(Vec::new()),
+            seqs: Mutex::new(Vec::new()),
         })
     }
 
@@ -1073,7 +1141,7 @@ mod tests {
         q.enqueue(2).unwrap();
         q.enqueue(3).unwrap();
         assert_eq!(
-            q.intake.items.lock().unwrap().len(),
+            q.intake.items.lock().unwrap().entries.len(),
             2,
             "publishes behind a backlog"
         );
@@ -1092,6 +1160,63 @@ mod tests {
         q.wake(1);
         q.enqueue(5).unwrap();
         assert_eq!(msgs(&s), [0, 1, 2, 3, 4, 5]);
+    }
+
+    /// Hands `n` messages to `s`, one credit at a time.
+    fn serve(q: &Arc<Queue<u32>>, s: &TestSink<u32>, n: usize) {
+        for _ in 0..n {
+            assert!(s.credit.give_back(1));
+            q.wake(1);
+        }
+    }
+
+    #[test]
+    fn traded_buffers_are_kept_for_like_batches_and_freed_when_idle() {
+        let q = Arc::new(Queue::new());
+        let s = sink(1, 1);
+        q.add_consumer(s.clone(), false).unwrap();
+        let mut next = 0..;
+        let mut publish = |n| {
+            for m in next.by_ref().take(n) {
+                q.enqueue(m).unwrap();
+            }
+        };
+        // 0 is handed over, 1 waits, then a steady backlog: each batch of 3,000 is published
+        // while the one before is served.
+        publish(2);
+        publish(3_000);
+        serve(&q, &s, 1);
+        for _ in 0..2 {
+            publish(3_000);
+            serve(&q, &s, 3_000);
+        }
+        let intake_room = |q: &Queue<u32>| q.intake.items.lock().unwrap().entries.capacity();
+        assert!(
+            intake_room(&q) >= 3_000,
+            "publishers fill a buffer of the last trade, not a new one"
+        );
+        // The backlog shrinks to a small batch, then runs out: nothing large is kept.
+        publish(10);
+        serve(&q, &s, 3_010);
+        assert_eq!(msgs(&s).len(), 9_012);
+        assert!(!q.intake.open.load(Relaxed));
+        let st = q.lock();
+        assert!(st.spare.entries.capacity() <= SPARE_KEPT);
+        assert!(st.ready.capacity() <= SPARE_KEPT);
+        drop(st);
+        assert!(intake_room(&q) <= SPARE_KEPT);
+        assert!(msgs(&s).iter().copied().eq(0..9_012), "in publish order");
+    }
+
+    #[test]
+    fn a_growing_backlog_keeps_no_spare_buffer_as_large_as_itself() {
+        let q = Arc::new(Queue::new());
+        q.enqueue(0).unwrap();
+        for m in 1..5_000 {
+            q.enqueue(m).unwrap();
+        }
+        assert_eq!(q.counts(), (5_000, 0));
+        assert!(q.lock().spare.entries.capacity() <= SPARE_KEPT);
     }
 
     #[test]
@@ -1270,6 +1395,7 @@ mod tests {
             credit: Credit::new(prefetch),
             parked: AtomicBool::new(false),
             got: Mutex::new(Vec::new()),
+            seqs: Mutex::new(Vec::new()),
         })
     }
 
@@ -1583,7 +1709,44 @@ mod loom_tests {
             let mut sorted = got.clone();
             sorted.sort_unstable();
             assert_eq!(sorted, [0, 1, 10, 11, 20]);
+            // Positions are handed out in queue order, which a requeue relies on (A5).
+            let seqs = c.seqs.lock().unwrap().clone();
+            assert!(seqs.windows(2).all(|w| w[0] < w[1]), "seqs {seqs:?}");
             assert_eq!(q.counts().0, 0);
+        });
+    }
+
+    #[test]
+    fn loom_a_tail_requeue_goes_behind_every_publish_before_it() {
+        loom::model(|| {
+            let q = Arc::new(Queue::with_limits(0, Limits::default(), Clock::manual(0)));
+            let c = sink(1, 1);
+            q.add_consumer(c.clone(), false).unwrap();
+            // 0 is handed over, 1 waits: the intake is open.
+            q.enqueue(0).unwrap();
+            q.enqueue(1).unwrap();
+            let publisher = {
+                let q = q.clone();
+                loom::thread::spawn(move || {
+                    q.enqueue(10).unwrap();
+                    q.enqueue(11).unwrap();
+                })
+            };
+            // A delivery comes back to the tail (as 5) while the publisher adds.
+            q.requeue_and_wake([Entry::bare(5)], &[], false, true);
+            publisher.join().unwrap();
+            while msgs(&c).len() < 5 {
+                assert!(c.credit.give_back(1), "the consumer was full");
+                q.wake(1);
+            }
+            let got = msgs(&c);
+            let at = |m| got.iter().position(|&g| g == m).expect("delivered");
+            assert!(at(1) < at(5) && at(10) < at(11), "order: {got:?}");
+            let seqs = c.seqs.lock().unwrap().clone();
+            assert!(
+                seqs.windows(2).all(|w| w[0] < w[1]),
+                "seqs {seqs:?} of {got:?}"
+            );
         });
     }
 }

@@ -134,22 +134,45 @@ impl<M: Payload> Ready<M> {
         self.levels[usize::from(e.level)].push_back(e);
     }
 
-    /// Adds `entries`, of level 0 and without deadline, at the tail: a plain queue's intake,
-    /// counted once.
-    pub(crate) fn extend_plain(&mut self, entries: impl Iterator<Item = Entry<M>>) {
-        let mut bytes = 0;
-        let level = &mut self.levels[0];
-        let before = level.len();
-        level.extend(entries.inspect(|e| {
-            debug_assert!(e.level == 0 && e.expires_at == NEVER, "not a plain entry");
-            bytes += e.msg.body_bytes();
-        }));
-        let added = level.len() - before;
-        if added > 0 {
-            self.len += added;
-            self.bytes += bytes;
-            self.mask[0] |= 1;
+    /// Adds `entries` (of level 0, without deadline, in `seq` order, behind every entry),
+    /// whose body bytes are `bytes`: a plain queue's intake. Returns the emptied buffer: when
+    /// nothing was ready, `entries`' own buffer becomes the level's (no entry moves) and the
+    /// level's old one comes back.
+    pub(crate) fn append_plain(&mut self, mut entries: Vec<Entry<M>>, bytes: u64) -> Vec<Entry<M>> {
+        debug_assert!(entries
+            .iter()
+            .all(|e| e.level == 0 && e.expires_at == NEVER));
+        debug_assert!(entries.windows(2).all(|w| w[0].seq < w[1].seq));
+        if entries.is_empty() {
+            return entries;
         }
+        self.len += entries.len();
+        self.bytes += bytes;
+        self.mask[0] |= 1;
+        let level = &mut self.levels[0];
+        debug_assert!(level.back().is_none_or(|b| b.seq < entries[0].seq));
+        if level.is_empty() {
+            // An empty deque gives its buffer back without moving anything.
+            Vec::from(std::mem::replace(level, VecDeque::from(entries)))
+        } else {
+            level.extend(entries.drain(..));
+            entries
+        }
+    }
+
+    /// Frees the buffer of each empty level with room for more than `keep` entries.
+    pub(crate) fn trim(&mut self, keep: usize) {
+        for level in &mut self.levels {
+            if level.is_empty() && level.capacity() > keep {
+                *level = VecDeque::new();
+            }
+        }
+    }
+
+    /// Room for entries, over every level.
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.levels.iter().map(VecDeque::capacity).sum()
     }
 
     /// Puts `e` back at its original place in its level: ahead of every entry with a higher
