@@ -7,10 +7,8 @@
 //!
 //! [`Ring`] is the rotation of SEMANTICS D1: consumers that may take a message, front first; the
 //! front one takes the head message and moves to the back; one found without credit is *parked*
-//! (out of the ring) until credit returns, then rejoins at the back. A lone consumer stays in
-//! the ring instead while no other consumer is parked: with nobody to pass it over for, and
-//! nobody to rejoin ahead of, where it waits changes nothing. A pick is O(1) amortised: each
-//! consumer is skipped at most once per parking.
+//! (out of the ring) until credit returns, then rejoins at the back. A pick is O(1) amortised:
+//! each consumer is skipped at most once per parking.
 //!
 //! # The credit protocol (no lost wake-up)
 //!
@@ -151,10 +149,9 @@ impl<C> Ring<C> {
 
     /// The front consumer that `take` accepts (it took credit), moved to the back and
     /// borrowed from there (no handle is cloned); every consumer refused on the way is moved
-    /// out of the ring into `park`, but a lone one when `lone_stays` (no consumer is parked).
+    /// out of the ring into `park`.
     pub(crate) fn pick(
         &mut self,
-        lone_stays: bool,
         mut take: impl FnMut(&C) -> bool,
         mut park: impl FnMut(C),
     ) -> Option<&C> {
@@ -163,12 +160,7 @@ impl<C> Ring<C> {
             if take(&self.active[0]) {
                 return self.active.front();
             }
-            if !lone_stays {
-                park(self.active.pop_front()?);
-            }
-            // Else it stays: parking it would only move it out and, at its next ack, back in.
-            // Whatever parks it later (a ring grown past one) comes at a pick before anyone
-            // else can be parked, so the parking order is the same.
+            park(self.active.pop_front()?);
             return None;
         }
         while let Some(c) = self.active.pop_front() {
@@ -234,20 +226,18 @@ impl<C> Rings<C> {
     }
 
     /// The consumer of the highest ring that `take` accepts, as [`Ring::pick`]; consumers
-    /// refused on the way go to `park` (but, with one ring, a lone one when `lone_stays`).
+    /// refused on the way go to `park`.
     pub(crate) fn pick(
         &mut self,
-        lone_stays: bool,
         mut take: impl FnMut(&C) -> bool,
         mut park: impl FnMut(C),
     ) -> Option<&C> {
         if self.levels.len() == 1 {
             // One priority (the usual case): a plain ring.
-            return self.levels[0].1.pick(lone_stays, take, park);
+            return self.levels[0].1.pick(take, park);
         }
         for (_, ring) in &mut self.levels {
-            // Consumer priorities: every refused one parks, as it always did.
-            if let Some(c) = ring.pick(false, &mut take, &mut park) {
+            if let Some(c) = ring.pick(&mut take, &mut park) {
                 return Some(c);
             }
         }
@@ -308,43 +298,35 @@ mod tests {
             ring.join(c);
         }
         let mut parked = Vec::new();
-        assert_eq!(ring.pick(true, |_| true, |c| parked.push(c)), Some(&1));
-        assert_eq!(ring.pick(true, |&c| c != 2, |c| parked.push(c)), Some(&3));
+        assert_eq!(ring.pick(|_| true, |c| parked.push(c)), Some(&1));
+        assert_eq!(ring.pick(|&c| c != 2, |c| parked.push(c)), Some(&3));
         assert_eq!(parked, [2]);
         assert_eq!(ring.iter().copied().collect::<Vec<_>>(), [1, 3]);
         ring.join(2);
-        assert_eq!(ring.pick(true, |_| true, |_| {}), Some(&1));
-        assert_eq!(ring.pick(true, |_| true, |_| {}), Some(&3));
-        assert_eq!(ring.pick(true, |_| true, |_| {}), Some(&2));
+        assert_eq!(ring.pick(|_| true, |_| {}), Some(&1));
+        assert_eq!(ring.pick(|_| true, |_| {}), Some(&3));
+        assert_eq!(ring.pick(|_| true, |_| {}), Some(&2));
         assert!(ring.leave(|&c| c == 3));
         assert!(!ring.leave(|&c| c == 3));
-        assert_eq!(ring.pick(true, |_| false, |_| {}), None);
+        assert_eq!(ring.pick(|_| false, |_| {}), None);
         assert!(ring.is_empty());
     }
 
     #[test]
-    fn a_lone_consumer_stays_even_when_refused() {
+    fn a_lone_consumer_stays_until_refused() {
         // SEMANTICS D1 with one consumer (the pick's shortcut): it takes every message while
-        // it has credit, and stays when refused; once a second one joins, the refused one
-        // parks at the next pick and the newcomer takes.
+        // it has credit, then leaves the ring for the parked ones.
         let mut ring = Ring::new();
         ring.join(7);
         let mut parked = Vec::new();
         for _ in 0..3 {
-            assert_eq!(ring.pick(true, |_| true, |c| parked.push(c)), Some(&7));
+            assert_eq!(ring.pick(|_| true, |c| parked.push(c)), Some(&7));
         }
-        assert_eq!(ring.pick(true, |_| false, |c| parked.push(c)), None);
-        assert!(parked.is_empty());
         assert_eq!(ring.iter().copied().collect::<Vec<_>>(), [7]);
-        assert_eq!(ring.pick(true, |_| true, |c| parked.push(c)), Some(&7));
-        ring.join(8);
-        assert_eq!(ring.pick(true, |&c| c == 8, |c| parked.push(c)), Some(&8));
+        assert_eq!(ring.pick(|_| false, |c| parked.push(c)), None);
         assert_eq!(parked, [7]);
-        assert_eq!(ring.iter().copied().collect::<Vec<_>>(), [8]);
-        // With another consumer parked, a refused lone one parks too, behind it.
-        assert_eq!(ring.pick(false, |_| false, |c| parked.push(c)), None);
-        assert_eq!(parked, [7, 8]);
         assert!(ring.is_empty());
+        assert_eq!(ring.pick(|_| true, |c| parked.push(c)), None);
     }
 }
 

@@ -283,6 +283,27 @@ fn d1_a_consumer_out_of_credit_rejoins_at_the_back_when_credit_returns() {
     assert_eq!(ready(&b, "d1-credit"), 0);
 }
 
+/// The same with a lone consumer: a newcomer still comes before it once its credit returns.
+#[test]
+fn d1_a_lone_consumer_out_of_credit_rejoins_behind_a_newcomer() {
+    let b = Broker::new();
+    let ch = channel(&b);
+    declare(&ch, "d1-lone");
+    qos(&ch, 1);
+    let a = consume(&ch, "d1-lone");
+    publish(&ch, "d1-lone", "m0");
+    let da = take(&a);
+    // m1 finds a out of credit: a leaves the rotation; m1 goes elsewhere.
+    publish(&ch, "d1-lone", "m1");
+    let elsewhere = channel(&b);
+    assert_eq!(body(&get(&elsewhere, "d1-lone")), "m1");
+    let newcomer = consume(&ch, "d1-lone");
+    da.ack().unwrap();
+    publish_n_from(&ch, "d1-lone", 2..4);
+    assert_eq!(bodies(&take_all(&newcomer)), ["m2"]);
+    assert_eq!(bodies(&take_all(&a)), ["m3"]);
+}
+
 #[test]
 fn d2_without_prefetch_unacked_work_is_ignored_floor_or_ceil_each() {
     let b = Broker::new();
