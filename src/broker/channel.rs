@@ -275,7 +275,9 @@ impl ChannelShared {
     /// channel goes: the consumers leave (an auto-delete queue may go with them), the
     /// deliveries go back (`with_credit` units of the channel's credit returned), then the
     /// queues dispatch, so a single active consumer's successor finds the messages at their
-    /// places (SEMANTICS A5, D6).
+    /// places (SEMANTICS A5, D6). Queues that get nothing back dispatch before the others,
+    /// as the model in the test tree does (the order shows in delivery tags on another
+    /// channel).
     fn end_and_requeue(
         &self,
         consumers: impl IntoIterator<Item = Arc<ConsumerShared>>,
@@ -287,11 +289,18 @@ impl ChannelShared {
         for c in &stopped {
             c.detach(why.clone(), true);
         }
+        // A queue that gets nothing back dispatches first (its single active successor has
+        // nothing to wait for); the others once their deliveries are back.
+        let (idle, touched): (Vec<_>, Vec<_>) = stopped
+            .iter()
+            .filter_map(|c| c.queue.as_ref())
+            .partition(|rec| !back.iter().any(|(q, _)| Arc::ptr_eq(q, &rec.q)));
+        for rec in idle {
+            rec.q.dispatch_now();
+        }
         self.return_and_requeue(SmallVec::new(), with_credit, back, false);
-        for c in &stopped {
-            if let Some(rec) = &c.queue {
-                rec.q.dispatch_now();
-            }
+        for rec in touched {
+            rec.q.dispatch_now();
         }
     }
 

@@ -477,6 +477,41 @@ fn d5_x_priority_consume_argument_of_wrong_type_406() {
     assert_eq!(consumers(&b, "d5"), 0);
 }
 
+/// SEMANTICS D6 and A7 when one channel close touches several queues: a single-active queue
+/// that gets nothing back hands its waiting message to its successor first, then the other
+/// queues take their deliveries back (the order the model in the test tree fixes; it shows
+/// in the successor channel's delivery tags).
+#[test]
+fn d6_a_closing_channel_hands_over_a_single_active_queue_before_requeuing_elsewhere() {
+    let b = Broker::new();
+    let (ch0, ch1) = (channel(&b), channel(&b));
+    let sac = FieldTable::new().with("x-single-active-consumer", true);
+    declare_with(&ch0, "d6-close-sac", sac);
+    declare(&ch0, "d6-close-other");
+    qos_global(&ch0, 1);
+    let held = consume(&ch0, "d6-close-other");
+    publish(&ch0, "d6-close-other", "other");
+    let _active = consume(&ch0, "d6-close-sac");
+    publish(&ch0, "d6-close-sac", "waiting");
+    assert_eq!(
+        ready(&b, "d6-close-sac"),
+        1,
+        "the channel's one unit is taken"
+    );
+    let back = consume(&ch1, "d6-close-other");
+    let successor = consume_with(&ch1, "d6-close-sac", auto_ack(), &no_args());
+    assert_idle(&successor);
+    ch0.close();
+    drop(held);
+    let s = take(&successor);
+    let r = take(&back);
+    assert_eq!((body(&s), s.delivery_tag().get()), ("waiting".into(), 1));
+    assert_eq!(
+        (body(&r), r.delivery_tag().get(), r.redelivered()),
+        ("other".into(), 2, true)
+    );
+}
+
 #[test]
 fn d6_single_active_consumer_queue_argument_must_be_a_bool_406() {
     let b = Broker::new();
