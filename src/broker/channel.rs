@@ -463,6 +463,10 @@ impl ChannelShared {
     /// effects, in the same order, as [`return_and_requeue`](Self::return_and_requeue)'s plan
     /// for it.
     fn give_back_one(&self, c: &Arc<ConsumerShared>) {
+        if c.queue.as_ref().is_some_and(|rec| rec.q.pass_credit(c.id)) {
+            // Its queue's next message took the unit: no counter moved.
+            return;
+        }
         let crossed = c.credit.give_back(1);
         let channel_crossed = self.credit.give_back(1);
         let woken = c.queue.as_ref().filter(|_| crossed).map(|rec| &rec.q);

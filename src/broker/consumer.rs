@@ -164,6 +164,13 @@ impl Sink<Msg> for ConsumerShared {
         self.no_ack || (self.credit.has_room() && self.channel.credit.has_room())
     }
 
+    fn could_retake(&self) -> bool {
+        !self.ended.load(Relaxed)
+            && !self.no_ack
+            && self.credit.could_retake()
+            && self.channel.credit.could_retake()
+    }
+
     fn deliver(&self, queue: &Arc<Queue<Msg>>, mut entry: Entry<Msg>) -> Option<Entry<Msg>> {
         if self.no_ack {
             if !self.channel.is_open() || self.ended.load(Relaxed) {

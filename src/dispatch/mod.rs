@@ -93,6 +93,14 @@ impl Credit {
         limit == 0 || self.used.load(Acquire) < limit
     }
 
+    /// Whether one unit given back now would be taken again by a [`try_take`](Self::try_take)
+    /// (a snapshot, as [`has_room`](Self::has_room)): the caller holds a unit, and the count
+    /// including it is within the limit.
+    pub(crate) fn could_retake(&self) -> bool {
+        let limit = self.limit.load(Relaxed);
+        limit == 0 || self.used.load(Acquire) <= limit
+    }
+
     /// Undoes a [`try_take`](Self::try_take) made under the queue's lock just now, by a
     /// dispatcher that parks the consumer instead (a second counter refused). Reports no
     /// crossing: the consumer is parked under the same lock, and whoever makes room later
@@ -244,6 +252,25 @@ impl<C> Rings<C> {
         None
     }
 
+    /// The consumer in rotation when it is the only one (at any priority; rings emptied by
+    /// consumers that left stay behind).
+    pub(crate) fn lone(&self) -> Option<&C> {
+        let mut found = None;
+        for (_, ring) in &self.levels {
+            match (ring.active.len(), found) {
+                (0, _) => {}
+                (1, None) => found = ring.active.front(),
+                _ => return None,
+            }
+        }
+        found
+    }
+
+    /// Whether no consumer is in rotation.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.levels.iter().all(|(_, ring)| ring.active.is_empty())
+    }
+
     /// Empties every ring.
     pub(crate) fn clear(&mut self) {
         self.levels.clear();
@@ -310,6 +337,21 @@ mod tests {
         assert!(!ring.leave(|&c| c == 3));
         assert_eq!(ring.pick(|_| false, |_| {}), None);
         assert!(ring.is_empty());
+    }
+
+    #[test]
+    fn the_lone_consumer_is_found_past_emptied_priority_rings() {
+        let mut rings = Rings::new();
+        rings.join(5, 1);
+        rings.join(0, 2);
+        assert_eq!(rings.lone(), None);
+        assert!(rings.leave(|&c| c == 1));
+        assert_eq!(rings.lone(), Some(&2));
+        assert!(rings.leave(|&c| c == 2));
+        assert!(rings.is_empty() && rings.lone().is_none());
+        rings.join(0, 3);
+        rings.join(0, 4);
+        assert_eq!(rings.lone(), None);
     }
 
     #[test]

@@ -247,6 +247,10 @@ pub(crate) trait Sink<M>: Send + Sync {
     /// Whether [`try_take`](Self::try_take) would succeed now (nothing taken): a parked sink
     /// rejoins the rotation only then.
     fn has_credit(&self) -> bool;
+    /// Whether, after giving back one unit of credit it holds, a
+    /// [`try_take`](Self::try_take) would take it again (nothing given back or taken): see
+    /// [`Queue::pass_credit`].
+    fn could_retake(&self) -> bool;
     /// The queue was deleted (SEMANTICS D10): the sink ends with `why`. Called without the
     /// queue's lock, for each consumer [`Queue::delete`] returned.
     fn cancelled(&self, why: &Error);
@@ -839,6 +843,77 @@ impl<M: Payload> Queue<M> {
         self.requeue_and_wake([], &[id], false, false);
     }
 
+    /// Consumer `id` settled a delivery for good and still holds its unit of credit. If it is
+    /// the queue's only consumer (in the rotation, or parked with the rotation empty), the
+    /// head is ready and not expired, and the unit given back would be taken again, the
+    /// head is handed to it now and the unit stays taken: what giving the unit back and
+    /// waking the queue would do (unpark, deliver, and park again at the next refusal),
+    /// without the round trip through the credit counters. Returns whether the unit was
+    /// used; if not, nothing changed and the caller gives it back.
+    pub(crate) fn pass_credit(self: &Arc<Self>, id: u64) -> bool {
+        let mut dead = Vec::new();
+        let passed = {
+            let mut st = self.lock();
+            self.pass_to_only(&mut st, &mut dead, id)
+        };
+        self.bury(dead);
+        passed
+    }
+
+    fn pass_to_only(self: &Arc<Self>, st: &mut State<M>, dead: &mut Vec<Dead<M>>, id: u64) -> bool {
+        if st.deleted {
+            return false;
+        }
+        let is_it = |c: &SinkRef<M>| c.id() == id && c.could_retake();
+        // Whether it is parked (the rotation empty), or alone in the rotation.
+        let parked = match (st.rings.lone(), st.parked.len()) {
+            (Some(c), 0) if is_it(c) => false,
+            (None, 1) if st.rings.is_empty() && is_it(&st.parked[0]) => true,
+            _ => return false,
+        };
+        if !self.deliverable_head(st) {
+            return false;
+        }
+        let entry = st.ready.pop_front().expect("checked non-empty");
+        let c = if parked {
+            &st.parked[0]
+        } else {
+            st.rings.lone().expect("checked")
+        };
+        if let Some(back) = c.deliver(self, entry) {
+            // Refused as in `dispatch` (the sink gave the unit back).
+            let c = c.clone();
+            refused(st, &c, back);
+            return true;
+        }
+        let full = !c.has_credit();
+        if parked && full && self.deliverable_head(st) {
+            // The next head finds it full: a pick would park it again, where it is.
+            return true;
+        }
+        if parked {
+            // As `unpark` would have, before the delivery: it rejoins, alone.
+            let c = st.parked.pop_front().expect("checked");
+            c.set_parked(false);
+            st.rings.join(c.priority(), c);
+        }
+        // On as `dispatch` goes on (expired heads die, more credit takes more).
+        self.dispatch(st, dead);
+        true
+    }
+
+    /// Whether the head (the intake's first message if nothing else is ready) can be handed
+    /// over: it exists and has not expired. An expired head dies first, and is dead-lettered
+    /// only once the credit is back, as in `requeue_and_wake`: the usual path.
+    fn deliverable_head(&self, st: &mut State<M>) -> bool {
+        if st.ready.is_empty() {
+            self.drain(st, false);
+        }
+        st.ready
+            .front()
+            .is_some_and(|head| head.expires_at == NEVER || head.expires_at > self.clock.now_ms())
+    }
+
     /// Rejoins every parked consumer that has credit (a channel's global credit returned), in
     /// the order they were parked, and dispatches.
     pub(crate) fn wake_all(self: &Arc<Self>) {
@@ -1086,6 +1161,9 @@ mod test_sink {
         fn has_credit(&self) -> bool {
             self.credit.has_room()
         }
+        fn could_retake(&self) -> bool {
+            self.credit.could_retake()
+        }
         fn cancelled(&self, _why: &Error) {}
         fn deliver(&self, _q: &Arc<Queue<T>>, e: Entry<T>) -> Option<Entry<T>> {
             self.seqs.lock().unwrap().push(e.seq);
@@ -1257,6 +1335,42 @@ mod tests {
         e.msg = m(9);
         q.requeue_and_wake([e], &[], false, true);
         assert_eq!(ids(&q), [1, 2, 3, 9]);
+    }
+
+    #[test]
+    fn d1_the_only_consumer_passes_its_credit_to_the_next_message() {
+        let q = Arc::new(Queue::new());
+        let s = sink(1, 1);
+        q.add_consumer(s.clone(), false).unwrap();
+        assert!(!q.pass_credit(1), "nothing ready");
+        for m in 0..4 {
+            q.enqueue(m).unwrap();
+        }
+        assert!(s.parked(), "refused at 1");
+        assert!(q.pass_credit(1), "the head takes the unit");
+        assert_eq!((msgs(&s), s.credit.used()), (vec![0, 1], 1));
+        assert!(s.parked(), "and the next head finds it full again");
+        assert!(!q.pass_credit(2), "not the queue's consumer");
+        // Nothing ready behind the passed message: it waits in the rotation, not parked.
+        let r = Arc::new(Queue::new());
+        let one = sink(3, 1);
+        r.add_consumer(one.clone(), false).unwrap();
+        r.enqueue(0).unwrap();
+        r.enqueue(1).unwrap();
+        assert!(one.parked());
+        assert!(r.pass_credit(3));
+        assert_eq!(msgs(&one), [0, 1]);
+        assert!(!one.parked());
+        r.enqueue(2).unwrap();
+        assert!(one.parked(), "refused at 2");
+        // With two consumers the round robin decides, not the ack.
+        let t = sink(2, 1);
+        q.add_consumer(t.clone(), false).unwrap();
+        assert_eq!(msgs(&t), [2]);
+        assert!(!q.pass_credit(1));
+        assert!(!q.pass_credit(2));
+        assert_eq!((msgs(&s), msgs(&t)), (vec![0, 1], vec![2]));
+        assert_eq!(q.counts(), (1, 2));
     }
 
     #[test]

@@ -443,6 +443,28 @@ fn d4_an_ack_that_frees_the_channels_credit_wakes_a_consumer_of_another_queue() 
 }
 
 #[test]
+fn d4_a_lone_consumer_over_a_lowered_global_cap_gets_nothing_until_below_it() {
+    // An ack normally hands the lone consumer the next message at once; not while the
+    // channel's lowered cap is still full without that delivery.
+    let b = Broker::new();
+    let ch = channel(&b);
+    declare(&ch, "d4-lowered");
+    qos_global(&ch, 3);
+    let c = consume(&ch, "d4-lowered");
+    publish_n(&ch, "d4-lowered", 6);
+    let mut held = take_all(&c);
+    assert_eq!(bodies(&held), ["m0", "m1", "m2"]);
+    qos_global(&ch, 1);
+    held.pop().unwrap().ack().unwrap();
+    assert_idle(&c);
+    held.pop().unwrap().ack().unwrap();
+    assert_idle(&c);
+    held.pop().unwrap().ack().unwrap();
+    assert_eq!(bodies(&take_all(&c)), ["m3"], "below the cap: one unit");
+    assert_eq!(ready(&b, "d4-lowered"), 2);
+}
+
+#[test]
 fn d4_global_prefetch_covers_present_and_future_consumers() {
     let b = Broker::new();
     let ch = channel(&b);
