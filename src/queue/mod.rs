@@ -1767,18 +1767,39 @@ mod loom_tests {
     //! The intake (module docs): publishers add behind a backlog while a consumer's credit comes
     //! back and the dispatcher empties the intake and closes it; no message may be lost, handed
     //! over twice or overtake an earlier one of its publisher.
-    use super::test_sink::{msgs, sink};
+    use super::test_sink::{msgs, sink, TestSink};
     use super::*;
+
+    /// A queue whose consumer (prefetch 1) holds 0 while 1 waits: the intake is open.
+    fn backlogged() -> (Arc<Queue<u32>>, Arc<TestSink<u32>>) {
+        let q = Arc::new(Queue::with_limits(0, Limits::default(), Clock::manual(0)));
+        let c = sink(1, 1);
+        q.add_consumer(c.clone(), false).unwrap();
+        q.enqueue(0).unwrap();
+        q.enqueue(1).unwrap();
+        (q, c)
+    }
+
+    /// Acks until `c` got `n` messages; returns them, having checked that their positions
+    /// were handed out in queue order (which a requeue relies on, A5).
+    fn serve_all(q: &Arc<Queue<u32>>, c: &TestSink<u32>, n: usize) -> Vec<u32> {
+        while msgs(c).len() < n {
+            assert!(c.credit.give_back(1), "the consumer was full");
+            q.wake(1);
+        }
+        let got = msgs(c);
+        let seqs = c.seqs.lock().unwrap().clone();
+        assert!(
+            seqs.windows(2).all(|w| w[0] < w[1]),
+            "seqs {seqs:?} of {got:?}"
+        );
+        got
+    }
 
     #[test]
     fn loom_intake_loses_nothing_and_keeps_each_publishers_order() {
         loom::model(|| {
-            let q = Arc::new(Queue::with_limits(0, Limits::default(), Clock::manual(0)));
-            let c = sink(1, 1);
-            q.add_consumer(c.clone(), false).unwrap();
-            // 0 is handed over, 1 waits: the intake is open.
-            q.enqueue(0).unwrap();
-            q.enqueue(1).unwrap();
+            let (q, c) = backlogged();
             let publishers: Vec<_> = [&[10, 11][..], &[20][..]]
                 .into_iter()
                 .map(|batch| {
@@ -1796,20 +1817,13 @@ mod loom_tests {
             for p in publishers {
                 p.join().unwrap();
             }
-            while msgs(&c).len() < 5 {
-                assert!(c.credit.give_back(1), "the consumer was full");
-                q.wake(1);
-            }
-            let got = msgs(&c);
+            let got = serve_all(&q, &c, 5);
             assert_eq!(&got[..2], [0, 1]);
             let at = |m| got.iter().position(|&g| g == m).expect("delivered");
             assert!(at(10) < at(11), "publish order kept: {got:?}");
             let mut sorted = got.clone();
             sorted.sort_unstable();
             assert_eq!(sorted, [0, 1, 10, 11, 20]);
-            // Positions are handed out in queue order, which a requeue relies on (A5).
-            let seqs = c.seqs.lock().unwrap().clone();
-            assert!(seqs.windows(2).all(|w| w[0] < w[1]), "seqs {seqs:?}");
             assert_eq!(q.counts().0, 0);
         });
     }
@@ -1817,12 +1831,7 @@ mod loom_tests {
     #[test]
     fn loom_a_tail_requeue_goes_behind_every_publish_before_it() {
         loom::model(|| {
-            let q = Arc::new(Queue::with_limits(0, Limits::default(), Clock::manual(0)));
-            let c = sink(1, 1);
-            q.add_consumer(c.clone(), false).unwrap();
-            // 0 is handed over, 1 waits: the intake is open.
-            q.enqueue(0).unwrap();
-            q.enqueue(1).unwrap();
+            let (q, c) = backlogged();
             let publisher = {
                 let q = q.clone();
                 loom::thread::spawn(move || {
@@ -1833,18 +1842,9 @@ mod loom_tests {
             // A delivery comes back to the tail (as 5) while the publisher adds.
             q.requeue_and_wake([Entry::bare(5)], &[], false, true);
             publisher.join().unwrap();
-            while msgs(&c).len() < 5 {
-                assert!(c.credit.give_back(1), "the consumer was full");
-                q.wake(1);
-            }
-            let got = msgs(&c);
+            let got = serve_all(&q, &c, 5);
             let at = |m| got.iter().position(|&g| g == m).expect("delivered");
             assert!(at(1) < at(5) && at(10) < at(11), "order: {got:?}");
-            let seqs = c.seqs.lock().unwrap().clone();
-            assert!(
-                seqs.windows(2).all(|w| w[0] < w[1]),
-                "seqs {seqs:?} of {got:?}"
-            );
         });
     }
 }
