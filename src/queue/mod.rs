@@ -58,9 +58,9 @@
 //! opens it, and a dispatch that finds `ready` and the intake both empty closes it (the next
 //! publisher then tries a hand-over again, under the state lock). `open` is written with both
 //! locks held, so a publisher that reads it under the intake's lock, or a dispatcher under the
-//! state lock, reads its exact value; while it is false the intake is empty. A message with a deadline,
-//! and any message of a queue with a length limit, a TTL or priorities, never uses it: those
-//! go through the checks under the state lock (behind whatever the intake holds).
+//! state lock, reads its exact value; while it is false the intake is empty. A message with a
+//! deadline, and any message of a queue with a length limit, a TTL or priorities, never uses
+//! it: those go through the checks under the state lock (behind whatever the intake holds).
 
 mod ready;
 
@@ -400,6 +400,15 @@ impl<M: Payload> Queue<M> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The intake's lock (see "Intake" in the module docs).
+    fn intake_items(&self) -> MutexGuard<'_, Batch<M>> {
+        // As `lock`: nothing under it can panic halfway through a change.
+        self.intake
+            .items
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Hands `dead` to the undertaker; call without the lock. Inlined to its emptiness check:
     /// every enqueue ends here, and nearly always with nothing dead.
     #[inline(always)]
@@ -478,11 +487,7 @@ impl<M: Payload> Queue<M> {
             return self.bump_seq();
         }
         let seq = {
-            let mut intake = self
-                .intake
-                .items
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let mut intake = self.intake_items();
             std::mem::swap(&mut *intake, &mut st.spare);
             self.bump_seq()
         };
@@ -498,11 +503,7 @@ impl<M: Payload> Queue<M> {
             return false;
         }
         {
-            let mut intake = self
-                .intake
-                .items
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let mut intake = self.intake_items();
             if intake.entries.is_empty() {
                 if close {
                     self.intake.open.store(false, Relaxed);
@@ -526,11 +527,7 @@ impl<M: Payload> Queue<M> {
             return;
         }
         {
-            let mut intake = self
-                .intake
-                .items
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let mut intake = self.intake_items();
             self.intake.open.store(false, Relaxed);
             std::mem::swap(&mut *intake, &mut st.spare);
         }
@@ -565,22 +562,14 @@ impl<M: Payload> Queue<M> {
     /// lock (the caller holds it).
     fn open_intake(&self) {
         if self.intake_ok && !self.intake.open.load(Relaxed) {
-            let _intake = self
-                .intake
-                .items
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let _intake = self.intake_items();
             self.intake.open.store(true, Relaxed);
         }
     }
 
     /// Adds `msg` to the open intake; gives it back if the intake closed meanwhile.
     fn try_intake(&self, msg: M) -> Option<M> {
-        let mut intake = self
-            .intake
-            .items
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut intake = self.intake_items();
         if !self.intake.open.load(Relaxed) {
             return Some(msg);
         }
@@ -886,8 +875,7 @@ impl<M: Payload> Queue<M> {
             refused(st, &c, back);
             return true;
         }
-        let full = !c.has_credit();
-        if parked && full && self.deliverable_head(st) {
+        if parked && !c.has_credit() && self.deliverable_head(st) {
             // The next head finds it full: a pick would park it again, where it is.
             return true;
         }
