@@ -387,7 +387,19 @@ impl ChannelShared {
                 drop(st);
                 return Err(self.closed_error());
             }
-            match st.unacked.settle(tag, multiple) {
+            let found = if multiple {
+                st.unacked.settle(tag, true)
+            } else {
+                match st.unacked.settle_one(tag) {
+                    Ok(u) if how == How::Ack => {
+                        drop(st);
+                        self.finish_ack(u);
+                        return Ok(Settled::Done);
+                    }
+                    found => found.map(|u| smallvec::smallvec![u]),
+                }
+            };
+            match found {
                 Ok(taken) => taken,
                 Err(Found::Stale) => return Ok(Settled::Stale),
                 Err(Found::Unknown) => {
@@ -403,24 +415,31 @@ impl ChannelShared {
         Ok(Settled::Done)
     }
 
+    /// Gives back the credit of one acked delivery: the usual ack, with nothing to requeue
+    /// and no plan to build.
+    fn finish_ack(&self, u: Unacked) {
+        if self.broker().store().is_some() {
+            // Settled for good: durable queues log it (SEMANTICS S4).
+            self.broker().log_settled(u.log_ref().into_iter().collect());
+        }
+        if let Holder::Consumer(c) = u.holder {
+            self.give_back_one(&c);
+        }
+    }
+
     /// Requeues or drops settled deliveries, then gives their credit back.
     fn finish(&self, mut taken: Taken, how: How) {
+        if how == How::Ack && taken.len() == 1 {
+            if let Some(u) = taken.pop() {
+                self.finish_ack(u);
+            }
+            return;
+        }
         if how == How::Ack && self.broker().store().is_some() {
             // Settled for good: durable queues log it (SEMANTICS S4). Discarded ones are
             // logged by their queue's undertaker, after their dead-lettered copies.
             let refs: Vec<(u64, u64)> = taken.iter().filter_map(Unacked::log_ref).collect();
             self.broker().log_settled(refs);
-        }
-        if how == How::Ack && taken.len() == 1 {
-            // The usual single ack: its credit back, nothing to requeue, no plan to build.
-            if let Some(Unacked {
-                holder: Holder::Consumer(c),
-                ..
-            }) = taken.pop()
-            {
-                self.give_back_one(&c);
-            }
-            return;
         }
         let mut credit: SmallVec<[Arc<ConsumerShared>; 4]> = SmallVec::new();
         let mut with_credit = 0u32;

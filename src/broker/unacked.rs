@@ -146,13 +146,42 @@ impl UnackedTable {
         self.slots.push_back(Slot::Open(u));
     }
 
+    /// Takes the one delivery the application settles with `tag` (SEMANTICS A2-A4, A8): what
+    /// [`settle`](Self::settle) does without `multiple`, without a list. The usual ack settles
+    /// the oldest tag, which leaves the front at once.
+    pub(crate) fn settle_one(&mut self, tag: u64) -> Result<Unacked, Found> {
+        if tag == self.base && matches!(self.slots.front(), Some(Slot::Open(_))) {
+            let Some(Slot::Open(u)) = self.slots.pop_front() else {
+                unreachable!("the front was just seen open");
+            };
+            self.base += 1;
+            self.trim();
+            return Ok(u);
+        }
+        if tag == 0 || tag < self.base || tag >= self.base + to_u64(self.slots.len()) {
+            return if tag != 0 && self.stale.remove(&tag) {
+                Err(Found::Stale)
+            } else {
+                Err(Found::Unknown)
+            };
+        }
+        let at = usize::try_from(tag - self.base).map_err(|_| Found::Unknown)?;
+        let found = match std::mem::replace(&mut self.slots[at], Slot::Done) {
+            Slot::Open(u) => Ok(u),
+            Slot::Stale => Err(Found::Stale),
+            Slot::Done => return Err(Found::Unknown),
+        };
+        self.trim();
+        found
+    }
+
     /// Takes the deliveries the application settles with `tag` (with `multiple`, every
     /// earlier one too; 0 with `multiple` = all) (SEMANTICS A2-A4, A8).
     pub(crate) fn settle(&mut self, tag: u64, multiple: bool) -> Result<Taken, Found> {
+        if !multiple {
+            return self.settle_one(tag).map(|u| smallvec::smallvec![u]);
+        }
         if tag == 0 {
-            if !multiple {
-                return Err(Found::Unknown);
-            }
             // Everything, stale tags included: a later settle of any of them is unknown (A3).
             let mut all = Taken::new();
             for slot in self.slots.iter_mut() {
@@ -182,14 +211,6 @@ impl UnackedTable {
             Slot::Done => return Err(Found::Unknown),
         }
         let mut taken = Taken::new();
-        if !multiple {
-            // The usual single settle: its slot alone.
-            if let Slot::Open(u) = std::mem::replace(&mut self.slots[at], Slot::Done) {
-                taken.push(u);
-            }
-            self.trim();
-            return Ok(taken);
-        }
         // A `multiple` settle consumes the stale tags it covers (SEMANTICS A8): a later
         // settle of one is unknown (A3), wherever it sits.
         self.stale.retain(|&t| t > tag);
@@ -300,6 +321,21 @@ mod tests {
         assert!(matches!(t.settle(4, false), Err(Found::Unknown)));
         assert_eq!(t.settle(5, false).ok().map(|v| v.len()), Some(1));
         assert!(t.slots.is_empty(), "settled slots leave the front");
+    }
+
+    #[test]
+    fn a2_single_settles_in_any_order_and_the_front_clears_behind_them() {
+        let mut t = table(&[1, 2, 3, 5]);
+        assert!(t.settle_one(2).is_ok(), "out of order: a settled gap");
+        assert!(t.settle_one(1).is_ok(), "the front, and the gap behind it");
+        assert_eq!((t.base, t.slots.len()), (3, 3), "3, a gap for 4, then 5");
+        assert!(matches!(t.settle_one(2), Err(Found::Unknown)));
+        assert!(matches!(t.settle_one(4), Err(Found::Unknown)));
+        assert!(t.settle_one(5).is_ok());
+        assert!(t.settle_one(3).is_ok());
+        assert!(t.slots.is_empty());
+        assert!(matches!(t.settle_one(6), Err(Found::Unknown)));
+        assert!(matches!(t.settle_one(0), Err(Found::Unknown)));
     }
 
     #[test]
