@@ -158,21 +158,35 @@ impl UnackedTable {
             self.trim();
             return Ok(u);
         }
-        if tag == 0 || tag < self.base || tag >= self.base + to_u64(self.slots.len()) {
-            return if tag != 0 && self.stale.remove(&tag) {
+        let at = self.open_slot(tag)?;
+        let Slot::Open(u) = std::mem::replace(&mut self.slots[at], Slot::Done) else {
+            unreachable!("open_slot found it open");
+        };
+        self.trim();
+        Ok(u)
+    }
+
+    /// The index of `tag`'s open slot. A stale tag (in the table or the set) is reported
+    /// once, then settled (SEMANTICS A8); any other tag without an open slot, 0 included (the
+    /// base is at least 1), is unknown (A3).
+    fn open_slot(&mut self, tag: u64) -> Result<usize, Found> {
+        if tag < self.base || tag >= self.base + to_u64(self.slots.len()) {
+            return if self.stale.remove(&tag) {
                 Err(Found::Stale)
             } else {
                 Err(Found::Unknown)
             };
         }
         let at = usize::try_from(tag - self.base).map_err(|_| Found::Unknown)?;
-        let found = match std::mem::replace(&mut self.slots[at], Slot::Done) {
-            Slot::Open(u) => Ok(u),
-            Slot::Stale => Err(Found::Stale),
-            Slot::Done => return Err(Found::Unknown),
-        };
-        self.trim();
-        found
+        match self.slots[at] {
+            Slot::Open(_) => Ok(at),
+            Slot::Stale => {
+                self.slots[at] = Slot::Done;
+                self.trim();
+                Err(Found::Stale)
+            }
+            Slot::Done => Err(Found::Unknown),
+        }
     }
 
     /// Takes the deliveries the application settles with `tag` (with `multiple`, every
@@ -193,23 +207,7 @@ impl UnackedTable {
             self.trim();
             return Ok(all);
         }
-        if tag < self.base || tag >= self.base + to_u64(self.slots.len()) {
-            return if self.stale.remove(&tag) {
-                Err(Found::Stale)
-            } else {
-                Err(Found::Unknown)
-            };
-        }
-        let at = usize::try_from(tag - self.base).map_err(|_| Found::Unknown)?;
-        match self.slots[at] {
-            Slot::Open(_) => {}
-            Slot::Stale => {
-                self.slots[at] = Slot::Done;
-                self.trim();
-                return Err(Found::Stale);
-            }
-            Slot::Done => return Err(Found::Unknown),
-        }
+        let at = self.open_slot(tag)?;
         let mut taken = Taken::new();
         // A `multiple` settle consumes the stale tags it covers (SEMANTICS A8): a later
         // settle of one is unknown (A3), wherever it sits.
