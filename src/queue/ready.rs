@@ -150,7 +150,10 @@ impl<M: Payload> Ready<M> {
     pub(crate) fn push_back(&mut self, e: Entry<M>) {
         self.count_in(&e);
         match self.later.back_mut() {
-            Some(last) => last.push(e),
+            Some(last) => {
+                debug_assert_eq!(e.level, 0, "only a plain queue has chunks");
+                last.push(e);
+            }
             None => self.levels[usize::from(e.level)].push_back(e),
         }
     }
