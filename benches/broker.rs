@@ -41,6 +41,10 @@
 //!
 //! - `WARREN_BENCH_RPC_PCT=1`: 20,000 sequential calls each way (after 2,000 warm-up calls),
 //!   printing `rpc p50 X us p99 Y us (crossbeam baseline p50 A us p99 B us)`.
+//! - `WARREN_BENCH_PIPE_PAIRS=1`: the pipe and its baseline in alternating rounds (see
+//!   [`pipe_pairs`]): each ratio from one round, where the two ran seconds apart, not minutes
+//!   as in criterion's groups; beside them what the two threads cost alone, one thread doing
+//!   all the work with nothing concurrent, and whether the two threads share a core.
 //! - `WARREN_BENCH_MEM=1`: 1,000,000 16-byte messages published to a queue with no consumer;
 //!   prints the heap bytes per queued message from this binary's counting global allocator
 //!   (requested sizes, net of frees; the body is a static buffer, so nothing of it is counted),
@@ -1077,6 +1081,174 @@ fn rpc_percentiles() {
     );
 }
 
+// ----- pipe pairs -----
+
+/// Messages per run of [`pipe_pairs`].
+const PAIR_MESSAGES: u32 = 200_000;
+/// Rounds of [`pipe_pairs`].
+const PAIR_ROUNDS: usize = 12;
+/// Baselines at or above this rate are counted apart in [`pipe_pairs`]' summary: on the
+/// machines measured, the bare channel runs at 11-13 M/s or at 17-21 M/s, with the host's
+/// placement of the two threads, and seldom between.
+const FAST_BASELINE: f64 = 15e6;
+
+/// Messages per second of `n` messages published on this thread and received on another.
+fn pipe_rate(n: u32, produce: impl FnOnce(), consume: impl Fn() + Sync) -> f64 {
+    let t = timed(1, produce, |_| {
+        consume();
+        Instant::now()
+    });
+    f64::from(n) / t.as_secs_f64()
+}
+
+/// A fixed integer loop with four independent chains, for the probe of [`pipe_pairs`]: two
+/// threads sharing one core's execution units take longer each than one alone.
+fn probe_work() -> Duration {
+    let t = Instant::now();
+    let (mut a, mut b, mut c, mut d) = (1u64, 2u64, 3u64, 4u64);
+    for i in 0..black_box(10_000_000u64) {
+        a = a.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(i);
+        b = b.rotate_left(7) ^ i;
+        c = c.wrapping_add(b) ^ a;
+        d = d.wrapping_sub(c).rotate_right(3);
+    }
+    black_box(a ^ b ^ c ^ d);
+    t.elapsed()
+}
+
+/// Median of `v` (sorted here); `NaN` when empty.
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// `WARREN_BENCH_PIPE_PAIRS=1`: [`PAIR_ROUNDS`] rounds, each running the bare channel, the
+/// auto-ack pipe and the manual-ack pipe (prefetch 100, one ack each) once over
+/// [`PAIR_MESSAGES`] messages, in an order rotated per round; each ratio divides by the
+/// baseline of its own round. Each round also times the probe loop alone and on both threads
+/// at once (`probe` = the pair's time over the lone one: about 1 when the two threads run on
+/// cores of their own). Last, one thread publishes [`PAIR_MESSAGES`] to a queue and then
+/// receives and acks them all: what each side of the manual-ack pipe costs with nothing
+/// concurrent.
+fn pipe_pairs() {
+    let broker = Broker::new();
+    let conn = broker.connect();
+    let pub_ch = channel(&conn, 0);
+    let q_auto = declare(&pub_ch, "pairs.auto", QueueDeclareOptions::default());
+    let q_manual = declare(&pub_ch, "pairs.manual", QueueDeclareOptions::default());
+    let auto = consume(&channel(&conn, 0), &q_auto, true);
+    let manual = consume(&channel(&conn, PIPE_PREFETCH), &q_manual, false);
+    let publish_n = |queue: &str| {
+        for _ in 0..PAIR_MESSAGES {
+            assert_eq!(publish(&pub_ch, "", queue, BasicProperties::default()), 1);
+        }
+    };
+    let (tx, rx) = crossbeam_channel::unbounded::<Bytes>();
+    let run = |which: usize| match which {
+        0 => pipe_rate(
+            PAIR_MESSAGES,
+            || {
+                for _ in 0..PAIR_MESSAGES {
+                    tx.send(body()).expect("the receiver lives");
+                }
+            },
+            || {
+                for _ in 0..PAIR_MESSAGES {
+                    check_body(&next_cb(&rx));
+                }
+            },
+        ),
+        1 => pipe_rate(
+            PAIR_MESSAGES,
+            || publish_n(&q_auto),
+            || {
+                for _ in 0..PAIR_MESSAGES {
+                    check_body(next(&auto).body());
+                }
+            },
+        ),
+        _ => pipe_rate(
+            PAIR_MESSAGES,
+            || publish_n(&q_manual),
+            || {
+                for _ in 0..PAIR_MESSAGES {
+                    let d = next(&manual);
+                    check_body(d.body());
+                    ack(&d, false);
+                }
+            },
+        ),
+    };
+    println!(
+        "pipe pairs: {PAIR_ROUNDS} rounds of {PAIR_MESSAGES} messages; ratio = warren / the bare \
+         channel of the same round"
+    );
+    println!("round  crossbeam M/s  auto M/s (ratio)  manual M/s (ratio)  probe");
+    let mut slow: Vec<(f64, f64)> = Vec::new();
+    let mut fast: Vec<(f64, f64)> = Vec::new();
+    for round in 0..PAIR_ROUNDS {
+        let mut rate = [0.0f64; 3];
+        for k in 0..3 {
+            let which = (round + k) % 3;
+            rate[which] = run(which);
+        }
+        let lone = probe_work();
+        let pair = std::thread::scope(|s| {
+            let other = s.spawn(probe_work);
+            let mine = probe_work();
+            (mine + other.join().expect("the probe thread panicked")) / 2
+        });
+        let (auto_r, manual_r) = (rate[1] / rate[0], rate[2] / rate[0]);
+        println!(
+            "{round:5}  {:13.2}  {:8.2} ({auto_r:.2})  {:10.2} ({manual_r:.2})  {:.2}",
+            rate[0] / 1e6,
+            rate[1] / 1e6,
+            rate[2] / 1e6,
+            pair.as_secs_f64() / lone.as_secs_f64()
+        );
+        if rate[0] < FAST_BASELINE {
+            slow.push((auto_r, manual_r));
+        } else {
+            fast.push((auto_r, manual_r));
+        }
+    }
+    assert_drained(&broker, &q_auto, 1, [&auto]);
+    assert_drained(&broker, &q_manual, 1, [&manual]);
+    for (what, rounds) in [("below", &slow), ("at or above", &fast)] {
+        let mut a: Vec<f64> = rounds.iter().map(|r| r.0).collect();
+        let mut m: Vec<f64> = rounds.iter().map(|r| r.1).collect();
+        println!(
+            "  baseline {what} {:.0} M/s: {} rounds, median ratio auto {:.2} manual {:.2}",
+            FAST_BASELINE / 1e6,
+            rounds.len(),
+            median(&mut a),
+            median(&mut m)
+        );
+    }
+
+    // Each side alone: publish everything, then receive and ack it all, on this thread.
+    let (mut publish_ns, mut consume_ns) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        let t = Instant::now();
+        publish_n(&q_manual);
+        publish_ns.push(t.elapsed().as_secs_f64() * 1e9 / f64::from(PAIR_MESSAGES));
+        let t = Instant::now();
+        for _ in 0..PAIR_MESSAGES {
+            let d = next(&manual);
+            check_body(d.body());
+            ack(&d, false);
+        }
+        consume_ns.push(t.elapsed().as_secs_f64() * 1e9 / f64::from(PAIR_MESSAGES));
+    }
+    assert_drained(&broker, &q_manual, 1, [&manual]);
+    println!(
+        "  one thread, nothing concurrent (medians of 5): publish {:.0} ns, receive + ack \
+         {:.0} ns per message (manual ack, prefetch 100)",
+        median(&mut publish_ns),
+        median(&mut consume_ns)
+    );
+}
+
 // ----- memory per queued message -----
 
 /// This process's resident set in bytes (`VmRSS` of `/proc/self/status`), where readable.
@@ -1152,6 +1324,9 @@ fn main() {
     }
     if env_flag("WARREN_BENCH_RPC_PCT") {
         rpc_percentiles();
+    }
+    if env_flag("WARREN_BENCH_PIPE_PAIRS") {
+        pipe_pairs();
     }
     // What `criterion_group!` and `criterion_main!` expand to, minus their undocumented `pub fn`.
     let mut c = config().configure_from_args();
