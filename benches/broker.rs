@@ -43,8 +43,8 @@
 //!   printing `rpc p50 X us p99 Y us (crossbeam baseline p50 A us p99 B us)`.
 //! - `WARREN_BENCH_PIPE_PAIRS=1`: the pipe and its baseline in alternating rounds (see
 //!   [`pipe_pairs`]): each ratio from one round, where the two ran seconds apart, not minutes
-//!   as in criterion's groups; beside them what the two threads cost alone, one thread doing
-//!   all the work with nothing concurrent, and whether the two threads share a core.
+//!   as in criterion's groups; beside them whether the two threads share a core, and what each
+//!   side of the manual-ack pipe costs alone on one thread.
 //! - `WARREN_BENCH_MEM=1`: 1,000,000 16-byte messages published to a queue with no consumer;
 //!   prints the heap bytes per queued message from this binary's counting global allocator
 //!   (requested sizes, net of frees; the body is a static buffer, so nothing of it is counted),
@@ -1088,8 +1088,8 @@ const PAIR_MESSAGES: u32 = 200_000;
 /// Rounds of [`pipe_pairs`].
 const PAIR_ROUNDS: usize = 12;
 /// Baselines at or above this rate are counted apart in [`pipe_pairs`]' summary: on the
-/// machines measured, the bare channel runs at 11-13 M/s or at 17-21 M/s, with the host's
-/// placement of the two threads, and seldom between.
+/// machines measured, the bare channel runs mostly at 10-13 M/s or at 19-22 M/s, with the
+/// host's placement of the two threads.
 const FAST_BASELINE: f64 = 15e6;
 
 /// Messages per second of `n` messages published on this thread and received on another.
