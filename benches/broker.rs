@@ -343,6 +343,29 @@ fn ack(d: &Delivery, multiple: bool) {
     );
 }
 
+/// Publishes `n` bench messages to `queue` through the default exchange.
+fn publish_to(ch: &Channel, queue: &str, n: u64) {
+    for _ in 0..n {
+        assert_eq!(publish(ch, "", queue, BasicProperties::default()), 1);
+    }
+}
+
+/// Receives `n` deliveries of the auto-ack consumer `c`, checking each body.
+fn receive(c: &Consumer, n: u64) {
+    for _ in 0..n {
+        check_body(next(c).body());
+    }
+}
+
+/// Receives `n` deliveries of the manual-ack consumer `c`, acking each on its own.
+fn receive_and_ack(c: &Consumer, n: u64) {
+    for _ in 0..n {
+        let d = next(c);
+        check_body(d.body());
+        ack(&d, false);
+    }
+}
+
 // ----- pipe/1p1c_16b -----
 
 fn bench_pipe(c: &mut Criterion) {
@@ -355,11 +378,6 @@ fn bench_pipe(c: &mut Criterion) {
     let auto = consume(&channel(&conn, 0), &q_auto, true);
     let manual = consume(&channel(&conn, PIPE_PREFETCH), &q_manual, false);
     let multi = consume(&channel(&conn, PIPE_PREFETCH), &q_multi, false);
-    let publish_n = |queue: &str, n: u64| {
-        for _ in 0..n {
-            assert_eq!(publish(&pub_ch, "", queue, BasicProperties::default()), 1);
-        }
-    };
 
     let mut g = c.benchmark_group("pipe/1p1c_16b");
     g.throughput(Throughput::Elements(PIPE_BATCH));
@@ -370,11 +388,9 @@ fn bench_pipe(c: &mut Criterion) {
             let n = iters * PIPE_BATCH;
             let t = timed(
                 1,
-                || publish_n(&q_auto, n),
+                || publish_to(&pub_ch, &q_auto, n),
                 |_| {
-                    for _ in 0..n {
-                        check_body(next(&auto).body());
-                    }
+                    receive(&auto, n);
                     Instant::now()
                 },
             );
@@ -388,13 +404,9 @@ fn bench_pipe(c: &mut Criterion) {
             let n = iters * PIPE_BATCH;
             let t = timed(
                 1,
-                || publish_n(&q_manual, n),
+                || publish_to(&pub_ch, &q_manual, n),
                 |_| {
-                    for _ in 0..n {
-                        let d = next(&manual);
-                        check_body(d.body());
-                        ack(&d, false);
-                    }
+                    receive_and_ack(&manual, n);
                     Instant::now()
                 },
             );
@@ -408,7 +420,7 @@ fn bench_pipe(c: &mut Criterion) {
             let n = iters * PIPE_BATCH;
             let t = timed(
                 1,
-                || publish_n(&q_multi, n),
+                || publish_to(&pub_ch, &q_multi, n),
                 |_| {
                     for i in 1..=n {
                         let d = next(&multi);
@@ -1138,12 +1150,9 @@ fn pipe_pairs() {
     let q_manual = declare(&pub_ch, "pairs.manual", QueueDeclareOptions::default());
     let auto = consume(&channel(&conn, 0), &q_auto, true);
     let manual = consume(&channel(&conn, PIPE_PREFETCH), &q_manual, false);
-    let publish_n = |queue: &str| {
-        for _ in 0..PAIR_MESSAGES {
-            assert_eq!(publish(&pub_ch, "", queue, BasicProperties::default()), 1);
-        }
-    };
+    let n = u64::from(PAIR_MESSAGES);
     let (tx, rx) = crossbeam_channel::unbounded::<Bytes>();
+    // 0: the bare channel, 1: the auto-ack pipe, 2: the manual-ack pipe.
     let run = |which: usize| match which {
         0 => pipe_rate(
             PAIR_MESSAGES,
@@ -1160,23 +1169,13 @@ fn pipe_pairs() {
         ),
         1 => pipe_rate(
             PAIR_MESSAGES,
-            || publish_n(&q_auto),
-            || {
-                for _ in 0..PAIR_MESSAGES {
-                    check_body(next(&auto).body());
-                }
-            },
+            || publish_to(&pub_ch, &q_auto, n),
+            || receive(&auto, n),
         ),
         _ => pipe_rate(
             PAIR_MESSAGES,
-            || publish_n(&q_manual),
-            || {
-                for _ in 0..PAIR_MESSAGES {
-                    let d = next(&manual);
-                    check_body(d.body());
-                    ack(&d, false);
-                }
-            },
+            || publish_to(&pub_ch, &q_manual, n),
+            || receive_and_ack(&manual, n),
         ),
     };
     println!(
@@ -1230,14 +1229,10 @@ fn pipe_pairs() {
     let (mut publish_ns, mut consume_ns) = (Vec::new(), Vec::new());
     for _ in 0..5 {
         let t = Instant::now();
-        publish_n(&q_manual);
+        publish_to(&pub_ch, &q_manual, n);
         publish_ns.push(t.elapsed().as_secs_f64() * 1e9 / f64::from(PAIR_MESSAGES));
         let t = Instant::now();
-        for _ in 0..PAIR_MESSAGES {
-            let d = next(&manual);
-            check_body(d.body());
-            ack(&d, false);
-        }
+        receive_and_ack(&manual, n);
         consume_ns.push(t.elapsed().as_secs_f64() * 1e9 / f64::from(PAIR_MESSAGES));
     }
     assert_drained(&broker, &q_manual, 1, [&manual]);

@@ -1255,13 +1255,9 @@ mod tests {
         let largest = |q: &Queue<u32>| {
             let intake = q.intake.items.lock().unwrap();
             assert!(intake.full.iter().all(|c| c.len() == CHUNK), "full chunks");
-            let intake = intake
-                .full
-                .iter()
-                .map(Vec::capacity)
-                .chain([intake.entries.capacity()]);
-            intake
-                .chain([q.lock().ready.largest_buffer()])
+            let chunks = intake.full.iter().map(Vec::capacity);
+            chunks
+                .chain([intake.entries.capacity(), q.lock().ready.largest_buffer()])
                 .max()
                 .unwrap_or(0)
         };
