@@ -15,7 +15,11 @@ const SCAN_LIMIT: usize = 16;
 #[derive(Clone, Debug)]
 pub struct DestSet<D> {
     items: SmallVec<[D; INLINE]>,
+    /// Every item while `indexed`. Kept, emptied, across [`clear`](Self::clear) for its
+    /// allocation, but consulted only while the set holds more than `SCAN_LIMIT` items: a set
+    /// reused for many routes pays for hashing only in the routes that find many destinations.
     index: Option<ahash::HashSet<D>>,
+    indexed: bool,
 }
 
 impl<D: Copy + Eq + Hash> DestSet<D> {
@@ -24,25 +28,30 @@ impl<D: Copy + Eq + Hash> DestSet<D> {
         DestSet {
             items: SmallVec::new(),
             index: None,
+            indexed: false,
         }
     }
 
     /// Adds `dest` unless present; returns whether it was added.
     #[inline]
     pub fn insert(&mut self, dest: D) -> bool {
-        if let Some(index) = &mut self.index {
-            if !index.insert(dest) {
-                return false;
+        let new = match &mut self.index {
+            Some(index) if self.indexed => index.insert(dest),
+            _ if self.items.contains(&dest) => false,
+            index => {
+                if self.items.len() >= SCAN_LIMIT {
+                    let index = index.get_or_insert_with(Default::default);
+                    index.extend(self.items.iter().copied());
+                    index.insert(dest);
+                    self.indexed = true;
+                }
+                true
             }
-        } else if self.items.contains(&dest) {
-            return false;
-        } else if self.items.len() >= SCAN_LIMIT {
-            let mut index: ahash::HashSet<D> = self.items.iter().copied().collect();
-            index.insert(dest);
-            self.index = Some(index);
+        };
+        if new {
+            self.items.push(dest);
         }
-        self.items.push(dest);
-        true
+        new
     }
 
     /// Adds every destination of `dests` not yet present.
@@ -54,27 +63,32 @@ impl<D: Copy + Eq + Hash> DestSet<D> {
     }
 
     /// Adds `dests`, which holds no duplicates (a trie or table destination list), checking
-    /// only against what was here before: an empty set takes them whole, a small one is scanned,
-    /// so the common route (one or two lists) builds no hash index.
+    /// only against what was here before. A list rarely repeats what a route found before it, so
+    /// a small set is first scanned for a repeat and, finding none (or being empty), takes the
+    /// list whole in one copy: the common route (a few lists, one of them long) builds no hash
+    /// index and pushes nothing one by one.
     #[inline]
     pub(crate) fn extend_from_distinct(&mut self, dests: &[D]) {
         let before = self.items.len();
-        if self.index.is_none() && before * dests.len() <= 256 {
+        if self.indexed || before * dests.len() > 256 {
+            self.extend_from_slice(dests);
+        } else if self.items.iter().any(|d| dests.contains(d)) {
+            self.items.reserve(dests.len());
             for &d in dests {
                 if !self.items[..before].contains(&d) {
                     self.items.push(d);
                 }
             }
         } else {
-            self.extend_from_slice(dests);
+            self.items.extend_from_slice(dests);
         }
     }
 
     /// Whether `dest` is in the set.
     pub fn contains(&self, dest: &D) -> bool {
         match &self.index {
-            Some(index) => index.contains(dest),
-            None => self.items.contains(dest),
+            Some(index) if self.indexed => index.contains(dest),
+            _ => self.items.contains(dest),
         }
     }
 
@@ -96,11 +110,10 @@ impl<D: Copy + Eq + Hash> DestSet<D> {
     /// Empties the set, keeping its allocations for reuse.
     pub fn clear(&mut self) {
         self.items.clear();
-        // A cleared index stays (holding every item, none now): the next call likely finds as
-        // many destinations.
         if let Some(index) = &mut self.index {
             index.clear();
         }
+        self.indexed = false;
     }
 
     /// Iterates over the destinations.
@@ -120,5 +133,80 @@ impl<'a, D: Copy + Eq + Hash> IntoIterator for &'a DestSet<D> {
     type IntoIter = std::slice::Iter<'a, D>;
     fn into_iter(self) -> Self::IntoIter {
         self.items.iter()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::DestSet;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Clear,
+        Insert(u8),
+        /// A destination list: no repeats within it, as the tables hold them.
+        Extend(Vec<u8>),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            1 => Just(Op::Clear),
+            3 => any::<u8>().prop_map(Op::Insert),
+            4 => prop::collection::btree_set(0u8..80, 0..60)
+                .prop_map(|s| Op::Extend(s.into_iter().rev().collect())),
+        ]
+    }
+
+    proptest! {
+        /// One set reused through clears, small and large lists and single inserts (crossing
+        /// the scan limit, the scan budget and back) holds what a first-found, deduplicated
+        /// list holds, in the same order (the route output rule: each destination once).
+        #[test]
+        fn reused_set_matches_a_deduplicated_list(ops in prop::collection::vec(op(), 1..40)) {
+            let mut set = DestSet::new();
+            let mut model: Vec<u8> = Vec::new();
+            for op in &ops {
+                match op {
+                    Op::Clear => {
+                        set.clear();
+                        model.clear();
+                    }
+                    Op::Insert(d) => {
+                        prop_assert_eq!(set.insert(*d), !model.contains(d));
+                        if !model.contains(d) {
+                            model.push(*d);
+                        }
+                    }
+                    Op::Extend(list) => {
+                        set.extend_from_distinct(list);
+                        for d in list {
+                            if !model.contains(d) {
+                                model.push(*d);
+                            }
+                        }
+                    }
+                }
+                prop_assert_eq!(set.as_slice(), &model[..]);
+                for d in 0..80u8 {
+                    prop_assert_eq!(set.contains(&d), model.contains(&d));
+                }
+            }
+        }
+    }
+
+    /// The hash index serves only the routes that need it: after a large result, clearing the
+    /// set turns it off, so the next small route is scanned, not hashed.
+    #[test]
+    fn clear_turns_the_index_off() {
+        let mut set = DestSet::new();
+        set.extend_from_slice(&(0..40u32).collect::<Vec<_>>());
+        assert!(set.indexed, "40 items are indexed");
+        set.clear();
+        assert!(!set.indexed);
+        set.extend_from_distinct(&[1, 2]);
+        set.extend_from_distinct(&[2, 3]);
+        assert!(!set.indexed);
+        assert_eq!(set.as_slice(), [1, 2, 3]);
     }
 }
