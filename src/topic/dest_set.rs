@@ -63,16 +63,17 @@ impl<D: Copy + Eq + Hash> DestSet<D> {
     }
 
     /// Adds `dests`, which holds no duplicates (a trie or table destination list), checking
-    /// only against what was here before. A list rarely repeats what a route found before it, so
-    /// a small set is first scanned for a repeat and, finding none (or being empty), takes the
-    /// list whole in one copy: the common route (a few lists, one of them long) builds no hash
-    /// index and pushes nothing one by one.
+    /// only against what was here before. A short list is pushed item by item after a scan of
+    /// each. A longer one rarely repeats what a route found before it, so a small set is first
+    /// scanned for a repeat and, finding none (or being empty), takes the list whole in one
+    /// copy: the common route (a few lists, one of them long) builds no hash index and pushes
+    /// nothing one by one.
     #[inline]
     pub(crate) fn extend_from_distinct(&mut self, dests: &[D]) {
         let before = self.items.len();
         if self.indexed || before * dests.len() > 256 {
             self.extend_from_slice(dests);
-        } else if self.items.iter().any(|d| dests.contains(d)) {
+        } else if dests.len() <= 4 || self.items.iter().any(|d| dests.contains(d)) {
             self.items.reserve(dests.len());
             for &d in dests {
                 if !self.items[..before].contains(&d) {
