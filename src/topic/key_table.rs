@@ -1,6 +1,6 @@
 //! [`KeyTable`]: exact routing key to destinations, lock-free to read.
 
-use super::lfmap::{KeyHasher, LfMap};
+use super::lfmap::{KeyHasher, LfMap, Reader};
 use super::{check_len, DestSet};
 use crate::error::{Error, Input};
 use crate::sync::{pin, write, Guard, Published};
@@ -71,6 +71,12 @@ pub(super) struct DestMap<D> {
 impl<D> DestMap<D> {
     pub(super) fn new() -> Self {
         DestMap { map: LfMap::new() }
+    }
+
+    /// The current table, for a probe that starts its loads early ([`LfMap::reader`]).
+    #[inline]
+    pub(super) fn reader<'g>(&self, guard: &'g Guard) -> Option<Reader<'g, DestList<D>>> {
+        self.map.reader(guard)
     }
 
     /// The destinations of `key`, whose hash under the owner's [`KeyHasher`] is `hash`.

@@ -41,7 +41,8 @@
 
 use crate::sync::epoch::{Atomic, Owned};
 use crate::sync::{
-    load_u8_for_writer, retire, unprotected, AtomicU32, AtomicU8, Guard, Published, WriterLoad,
+    load_u8_for_writer, prefetch, retire, unprotected, AtomicU32, AtomicU8, Guard, Published,
+    WriterLoad,
 };
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
@@ -183,40 +184,17 @@ impl<V> LfMap<V> {
         } else {
             self.table.load(guard)
         }?;
-        let mask = table.slots.len() - 1;
-        // Both arrays re-sliced to `mask + 1`, so indexing with `i & mask` needs no bounds check.
-        let (tags, slots) = (&table.tags[..=mask], &table.slots[..=mask]);
-        let tag = tag_of(hash);
-        let mut i = start_slot(hash, mask);
-        loop {
-            let t = if WRITER {
-                load_u8_for_writer(&tags[i])
-            } else {
-                tags[i].load(Acquire)
-            };
-            if t == EMPTY {
-                return None;
-            }
-            if t == tag {
-                let slot = &slots[i];
-                let ptr = if WRITER {
-                    slot.load_for_writer(guard)
-                } else {
-                    slot.load(Acquire, guard)
-                };
-                // SAFETY: a tagged slot points to an entry (the pointer is stored before the
-                // tag) that is freed only through `retire` after a rebuild has published
-                // a table without it (or by the map's `Drop`, which needs `&mut self`); `guard`
-                // was pinned before that retirement could complete, so the entry outlives `'g`.
-                if let Some(entry) = unsafe { ptr.as_ref() } {
-                    if bytes_eq(&entry.key, key) {
-                        return Some(entry);
-                    }
-                }
-            }
-            // Ends: every table keeps an empty slot (module docs).
-            i = (i + 1) & mask;
-        }
+        find_in::<V, WRITER>(table, hash, key, guard)
+    }
+
+    /// The current table, for a reader that wants to start a probe's loads early
+    /// ([`Reader::prefetch`]) and finish it later; `None` while the map is empty.
+    #[inline]
+    pub(crate) fn reader<'g>(&self, guard: &'g Guard) -> Option<Reader<'g, V>> {
+        Some(Reader {
+            table: self.table.load(guard)?,
+            guard,
+        })
     }
 
     /// The value for `key`, valid while `guard` is pinned. `hash` must be the owner's hash of
@@ -347,6 +325,78 @@ impl<V> LfMap<V> {
             }
         }
         self.table.replace(new, guard);
+    }
+}
+
+/// The entry for `key` in `table`, live or tombstone. `WRITER` selects the writer's loads (see
+/// [`WriterLoad`]); readers pass `false`.
+#[inline]
+fn find_in<'g, V, const WRITER: bool>(
+    table: &'g Table<V>,
+    hash: u64,
+    key: &[u8],
+    guard: &'g Guard,
+) -> Option<&'g Entry<V>> {
+    let mask = table.slots.len() - 1;
+    // Both arrays re-sliced to `mask + 1`, so indexing with `i & mask` needs no bounds check.
+    let (tags, slots) = (&table.tags[..=mask], &table.slots[..=mask]);
+    let tag = tag_of(hash);
+    let mut i = start_slot(hash, mask);
+    loop {
+        let t = if WRITER {
+            load_u8_for_writer(&tags[i])
+        } else {
+            tags[i].load(Acquire)
+        };
+        if t == EMPTY {
+            return None;
+        }
+        if t == tag {
+            let slot = &slots[i];
+            let ptr = if WRITER {
+                slot.load_for_writer(guard)
+            } else {
+                slot.load(Acquire, guard)
+            };
+            // SAFETY: a tagged slot points to an entry (the pointer is stored before the
+            // tag) that is freed only through `retire` after a rebuild has published
+            // a table without it (or by the map's `Drop`, which needs `&mut self`); `guard`
+            // was pinned before that retirement could complete, so the entry outlives `'g`.
+            if let Some(entry) = unsafe { ptr.as_ref() } {
+                if bytes_eq(&entry.key, key) {
+                    return Some(entry);
+                }
+            }
+        }
+        // Ends: every table keeps an empty slot (module docs).
+        i = (i + 1) & mask;
+    }
+}
+
+/// A reader's hold on an [`LfMap`]'s table, valid while its guard is pinned: a probe that
+/// requests its first lines early and reads them later, so the misses of several independent
+/// probes overlap instead of following one another.
+pub(crate) struct Reader<'g, V> {
+    table: &'g Table<V>,
+    guard: &'g Guard,
+}
+
+impl<'g, V> Reader<'g, V> {
+    /// Starts loading the lines a [`get`](Self::get) of `hash` reads first: its tag and slot.
+    #[inline]
+    pub(crate) fn prefetch(&self, hash: u64) {
+        let mask = self.table.slots.len() - 1;
+        let i = start_slot(hash, mask);
+        prefetch(&self.table.tags[..=mask][i]);
+        prefetch(&self.table.slots[..=mask][i]);
+    }
+
+    /// As [`LfMap::get`], in this table.
+    #[inline]
+    pub(crate) fn get(&self, hash: u64, key: &[u8]) -> Option<&'g V> {
+        find_in::<V, false>(self.table, hash, key, self.guard)?
+            .val
+            .load(self.guard)
     }
 }
 

@@ -374,13 +374,15 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> TopicTrie<D> {
                     out.extend_from_distinct(dests);
                 }
             } else {
-                if !node.suffixes.is_empty(guard) {
+                // Both probes' first lines are requested before either probe waits on one, so
+                // over large tables their cache misses overlap.
+                let suffixes = node.suffixes.reader(guard).map(|table| {
                     let rest = &bytes[start(i)..];
-                    if let Some(dests) = node.suffixes.get(self.hasher.hash(rest), rest, guard) {
-                        out.extend_from_distinct(dests);
-                    }
-                }
-                if !node.children.is_empty(guard) {
+                    let h = self.hasher.hash(rest);
+                    table.prefetch(h);
+                    (table, h, rest)
+                });
+                let children = node.children.reader(guard).map(|table| {
                     let h = match hashes.get_mut(i) {
                         Some(h) if *h != 0 => *h,
                         Some(h) => {
@@ -389,7 +391,16 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> TopicTrie<D> {
                         }
                         None => self.hasher.hash(word(i)),
                     };
-                    next = node.children.get(h, word(i), guard).map(|c| (c, i + 1));
+                    table.prefetch(h);
+                    (table, h)
+                });
+                if let Some((table, h, rest)) = suffixes {
+                    if let Some(dests) = table.get(h, rest) {
+                        out.extend_from_distinct(dests);
+                    }
+                }
+                if let Some((table, h)) = children {
+                    next = table.get(h, word(i)).map(|c| (c, i + 1));
                 }
                 if let Some(s) = node.star.load(guard) {
                     match next {
