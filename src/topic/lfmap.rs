@@ -2,8 +2,8 @@
 //!
 //! This is the trie's publication module: the child tables of trie nodes and the exact-key
 //! table are `LfMap`s. It is an open-addressing hash table with linear probing whose slots are
-//! epoch-protected pointers to immutable entries (`Entry`: the key and a [`Published`] value),
-//! with a tag byte per slot. The hash is the owner's (a [`KeyHasher`], one per trie, so a key
+//! epoch-protected pointers to immutable entries (`Entry`: the key and the value, inline, so a
+//! hit reads the value without one more pointer hop), with a tag byte per slot. The hash is the owner's (a [`KeyHasher`], one per trie, so a key
 //! word hashed once serves every node's table) and is not stored: a rebuild rehashes.
 //!
 //! # Protocol
@@ -17,19 +17,21 @@
 //!   pointer. A probe reads tags, which sit 64 to a cache line, and follows a pointer only on a
 //!   tag match; a reader that sees a tag (`Acquire`) sees the pointer stored before it. A probe
 //!   ends at a zero tag.
-//! - Entries are never moved out of a slot of a published table. Removing a key clears the
-//!   entry's value and leaves the entry as a tombstone (probe chains stay intact); inserting the
-//!   key again reuses it.
+//! - Giving a key a new value stores a new entry into its slot (`Release`) and retires the old
+//!   one (copy on write): a reader sees the old entry or the new one, whole.
+//! - Removing a key clears its slot's pointer and retires the entry; the tag stays, so the slot
+//!   is a tombstone (probe chains stay intact), never reused by this table. A reader that read
+//!   the tag before the removal and the pointer after it finds null and goes on.
 //! - When the table fills (live entries plus tombstones over 3/4 of the slots) or empties
-//!   (more than 3/4 of the used slots are tombstones), the writer builds a new table holding the same
-//!   live entries (shared, not copied), publishes it, and retires the old slot array and the
-//!   tombstones. A reader still in the old table finds the same live entries there.
+//!   (more than 3/4 of the used slots are tombstones), the writer builds a new table holding the
+//!   same live entries (shared, not copied), publishes it, and retires the old slot array. A
+//!   reader still in the old table finds the same live entries there.
 //! - Every table keeps at least one empty slot, so a probe always ends.
 //!
 //! # Ownership
 //!
 //! Entries belong to the map, not to a table: dropping a retired table frees only its slot
-//! array; a tombstone is retired when a rebuild leaves it out; the map's `Drop` frees the
+//! array; an entry is retired when it is replaced or removed; the map's `Drop` frees the
 //! entries of the current table.
 //!
 //! # Memory ordering
@@ -39,7 +41,7 @@
 //! either the old or the new state of that key, and always finds keys that no call changes.
 #![allow(unsafe_code)]
 
-use crate::sync::epoch::{Atomic, Owned};
+use crate::sync::epoch::{Atomic, Owned, Shared};
 use crate::sync::{
     load_u8_for_writer, prefetch, retire, unprotected, AtomicU32, AtomicU8, Guard, Published,
     WriterLoad,
@@ -47,11 +49,10 @@ use crate::sync::{
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
-/// One key of the map. Immutable once in a slot, except for its value pointer.
+/// One key of the map with its value. Immutable once in a slot.
 struct Entry<V> {
     key: Box<[u8]>,
-    /// The value; null while the entry is a tombstone.
-    val: Published<V>,
+    val: V,
 }
 
 /// A slot array (its length a power of two) with its counts. Dropping it does not free the
@@ -170,15 +171,15 @@ impl<V> LfMap<V> {
         self.table.is_null_for_writer()
     }
 
-    /// The entry for `key`, live or tombstone. `WRITER` selects the writer's loads (see
-    /// [`WriterLoad`]); readers pass `false`.
+    /// The slot and entry of `key`. `WRITER` selects the writer's loads (see [`WriterLoad`]);
+    /// readers pass `false`.
     #[inline]
     fn find<'g, const WRITER: bool>(
         &self,
         hash: u64,
         key: &[u8],
         guard: &'g Guard,
-    ) -> Option<&'g Entry<V>> {
+    ) -> Option<(usize, &'g Entry<V>)> {
         let table = if WRITER {
             self.table.load_for_writer(guard)
         } else {
@@ -201,10 +202,11 @@ impl<V> LfMap<V> {
     /// `key` (the same function for every call on this map).
     #[inline]
     pub(crate) fn get<'g>(&self, hash: u64, key: &[u8], guard: &'g Guard) -> Option<&'g V> {
-        self.find::<false>(hash, key, guard)?.val.load(guard)
+        self.find::<false>(hash, key, guard).map(|(_, e)| &e.val)
     }
 
-    /// Sets the value of `key` (retiring a previous one) and returns the new value.
+    /// Sets the value of `key` and returns it. A key already present gets a new entry (the old
+    /// one is retired: readers holding its value keep it until they unpin).
     ///
     /// Writer only: the caller holds the owner's writer lock.
     pub(crate) fn insert<'g>(
@@ -215,13 +217,23 @@ impl<V> LfMap<V> {
         rehash: impl Fn(&[u8]) -> u64,
         guard: &'g Guard,
     ) -> &'g V {
-        if let Some(entry) = self.find::<true>(hash, key, guard) {
-            if entry.val.is_null_for_writer() {
-                if let Some(table) = self.table.load_for_writer(guard) {
-                    table.live.fetch_add(1, Relaxed);
-                }
-            }
-            return entry.val.publish(val, guard);
+        let new = Owned::new(Entry {
+            key: key.into(),
+            val,
+        })
+        .into_shared(guard);
+        // SAFETY: `new` is a live allocation made above; only a later writer can unlink it, and
+        // it would retire it through `retire`, which waits for `guard`.
+        let val = unsafe { &new.deref().val };
+        if let Some((i, _)) = self.find::<true>(hash, key, guard) {
+            let table = self.table.load_for_writer(guard).expect("found in it");
+            let old = table.slots[i].swap(new, Release, guard);
+            // SAFETY: (1) `old` came from `Owned` and was just unlinked from the current table;
+            // the older tables that also held it were retired before, so no reader pinned after
+            // this swap can reach it; (2) writers are serialised, so no one else unlinks it;
+            // (3) entries are `Send` when their values are.
+            unsafe { retire(old, guard) };
+            return val;
         }
         let (used, live, capacity) = match self.table.load_for_writer(guard) {
             Some(t) => (t.used.load(Relaxed), t.live.load(Relaxed), t.slots.len()),
@@ -239,19 +251,14 @@ impl<V> LfMap<V> {
         while load_u8_for_writer(&table.tags[i]) != EMPTY {
             i = (i + 1) & mask;
         }
-        let entry = Owned::new(Entry {
-            key: key.into(),
-            val: Published::null(),
-        });
-        let val = entry.val.publish(val, guard);
-        table.slots[i].store(entry, Release);
+        table.slots[i].store(new, Release);
         table.tags[i].store(tag_of(hash), Release);
         table.used.fetch_add(1, Relaxed);
         table.live.fetch_add(1, Relaxed);
         val
     }
 
-    /// Clears the value of `key`; returns whether it had one.
+    /// Removes `key`; returns whether it was there.
     ///
     /// Writer only: the caller holds the owner's writer lock.
     pub(crate) fn remove(
@@ -261,16 +268,14 @@ impl<V> LfMap<V> {
         rehash: impl Fn(&[u8]) -> u64,
         guard: &Guard,
     ) -> bool {
-        let Some(entry) = self.find::<true>(hash, key, guard) else {
+        let Some((i, _)) = self.find::<true>(hash, key, guard) else {
             return false;
         };
-        if entry.val.is_null_for_writer() {
-            return false;
-        }
-        entry.val.replace(None, guard);
-        let Some(table) = self.table.load_for_writer(guard) else {
-            return true;
-        };
+        let table = self.table.load_for_writer(guard).expect("found in it");
+        let old = table.slots[i].swap(Shared::null(), Release, guard);
+        // SAFETY: as in `insert`'s replacement: `old` is unlinked from every table a new reader
+        // can reach, and writers are serialised.
+        unsafe { retire(old, guard) };
         let live = table.live.fetch_sub(1, Relaxed) - 1;
         let used = table.used.load(Relaxed);
         if live == 0 || (used > 8 && u64::from(live) * 4 < u64::from(used)) {
@@ -280,7 +285,7 @@ impl<V> LfMap<V> {
     }
 
     /// Publishes a table with room for `room` live entries holding the current live entries
-    /// (no table when `room` is 0), and retires the old slot array and the tombstones.
+    /// (no table when `room` is 0), and retires the old slot array.
     fn rebuild(&self, room: usize, rehash: &impl Fn(&[u8]) -> u64, guard: &Guard) {
         let new = if room == 0 {
             None
@@ -293,7 +298,7 @@ impl<V> LfMap<V> {
                 tags: (0..capacity).map(|_| AtomicU8::new(EMPTY)).collect(),
             })
         };
-        if let Some(old) = self.table.load_for_writer(guard) {
+        if let (Some(old), Some(table)) = (self.table.load_for_writer(guard), &new) {
             for slot in old.slots.iter() {
                 let ptr = slot.load_for_writer(guard);
                 // SAFETY: slots of the current table point to live allocations owned by the
@@ -301,34 +306,24 @@ impl<V> LfMap<V> {
                 let Some(entry) = (unsafe { ptr.as_ref() }) else {
                     continue;
                 };
-                match &new {
-                    Some(table) if !entry.val.is_null_for_writer() => {
-                        let mask = table.slots.len() - 1;
-                        let hash = rehash(&entry.key);
-                        let mut i = start_slot(hash, mask);
-                        while load_u8_for_writer(&table.tags[i]) != EMPTY {
-                            i = (i + 1) & mask;
-                        }
-                        // Relaxed: the new table is published below with `Release`.
-                        table.slots[i].store(ptr, Relaxed);
-                        table.tags[i].store(tag_of(hash), Relaxed);
-                        table.used.fetch_add(1, Relaxed);
-                        table.live.fetch_add(1, Relaxed);
-                    }
-                    // SAFETY: (1) a tombstone (or, when nothing is live, every entry) came from
-                    // `Owned` and is left out of the new table, so once the old table is
-                    // unlinked below no new reader can reach it (readers pinned earlier keep it
-                    // alive, which `retire` waits for); (2) it is in no other table, so it is
-                    // retired once; (3) entries are `Send` when their values are.
-                    _ => unsafe { retire(ptr, guard) },
+                let mask = table.slots.len() - 1;
+                let hash = rehash(&entry.key);
+                let mut i = start_slot(hash, mask);
+                while load_u8_for_writer(&table.tags[i]) != EMPTY {
+                    i = (i + 1) & mask;
                 }
+                // Relaxed: the new table is published below with `Release`.
+                table.slots[i].store(ptr, Relaxed);
+                table.tags[i].store(tag_of(hash), Relaxed);
+                table.used.fetch_add(1, Relaxed);
+                table.live.fetch_add(1, Relaxed);
             }
         }
         self.table.replace(new, guard);
     }
 }
 
-/// The entry for `key` in `table`, live or tombstone. `WRITER` selects the writer's loads (see
+/// The slot and entry of `key` in `table`. `WRITER` selects the writer's loads (see
 /// [`WriterLoad`]); readers pass `false`.
 #[inline]
 fn find_in<'g, V, const WRITER: bool>(
@@ -336,7 +331,7 @@ fn find_in<'g, V, const WRITER: bool>(
     hash: u64,
     key: &[u8],
     guard: &'g Guard,
-) -> Option<&'g Entry<V>> {
+) -> Option<(usize, &'g Entry<V>)> {
     let mask = table.slots.len() - 1;
     // Both arrays re-sliced to `mask + 1`, so indexing with `i & mask` needs no bounds check.
     let (tags, slots) = (&table.tags[..=mask], &table.slots[..=mask]);
@@ -358,13 +353,14 @@ fn find_in<'g, V, const WRITER: bool>(
             } else {
                 slot.load(Acquire, guard)
             };
-            // SAFETY: a tagged slot points to an entry (the pointer is stored before the
-            // tag) that is freed only through `retire` after a rebuild has published
-            // a table without it (or by the map's `Drop`, which needs `&mut self`); `guard`
-            // was pinned before that retirement could complete, so the entry outlives `'g`.
+            // SAFETY: a non-null slot pointer points to an entry that is freed only through
+            // `retire` once it is unlinked from every table readers can still reach (replaced,
+            // removed), or by the map's `Drop`, which needs `&mut self`; `guard` was pinned
+            // before that retirement could complete, so the entry outlives `'g`. A tombstone's
+            // pointer is null.
             if let Some(entry) = unsafe { ptr.as_ref() } {
                 if bytes_eq(&entry.key, key) {
-                    return Some(entry);
+                    return Some((i, entry));
                 }
             }
         }
@@ -394,9 +390,7 @@ impl<'g, V> Reader<'g, V> {
     /// As [`LfMap::get`], in this table.
     #[inline]
     pub(crate) fn get(&self, hash: u64, key: &[u8]) -> Option<&'g V> {
-        find_in::<V, false>(self.table, hash, key, self.guard)?
-            .val
-            .load(self.guard)
+        find_in::<V, false>(self.table, hash, key, self.guard).map(|(_, e)| &e.val)
     }
 }
 
