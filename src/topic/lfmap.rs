@@ -92,15 +92,15 @@ fn start_slot(hash: u64, mask: usize) -> usize {
     h & mask
 }
 
-/// The hash function of an [`LfMap`]'s keys: foldhash, randomly seeded per owner (so a
-/// publisher cannot choose keys that collide), over the bytes alone (no length prefix: the map compares
+/// The hash function of an [`LfMap`]'s keys: ahash, randomly keyed per owner (so a publisher
+/// cannot choose keys that collide), over the bytes alone (no length prefix: the map compares
 /// the bytes anyway).
-pub(crate) struct KeyHasher(foldhash::fast::RandomState);
+pub(crate) struct KeyHasher(ahash::RandomState);
 
 impl KeyHasher {
     /// A hasher with fresh random keys.
     pub(crate) fn new() -> Self {
-        KeyHasher(foldhash::fast::RandomState::default())
+        KeyHasher(ahash::RandomState::new())
     }
 
     /// The hash of `key`.
