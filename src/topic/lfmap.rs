@@ -47,7 +47,7 @@ use crate::sync::{
     WriterLoad,
 };
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::Ordering::{self, Acquire, Relaxed, Release};
 
 /// One key of the map with its value. Immutable once in a slot.
 struct Entry<V> {
@@ -65,6 +65,23 @@ struct Table<V> {
     slots: Box<[Atomic<Entry<V>>]>,
     /// One tag per slot (see the module docs).
     tags: Box<[AtomicU8]>,
+}
+
+impl<V> Table<V> {
+    /// Puts `entry` into the first empty slot of `hash`'s probe and counts it. Writer only;
+    /// `order` is `Release` for a table readers can reach (the pointer before the tag, see the
+    /// module docs), `Relaxed` for one that is published later.
+    fn place(&self, hash: u64, entry: Shared<'_, Entry<V>>, order: Ordering) {
+        let mask = self.slots.len() - 1;
+        let mut i = start_slot(hash, mask);
+        while load_u8_for_writer(&self.tags[i]) != EMPTY {
+            i = (i + 1) & mask;
+        }
+        self.slots[i].store(entry, order);
+        self.tags[i].store(tag_of(hash), order);
+        self.used.fetch_add(1, Relaxed);
+        self.live.fetch_add(1, Relaxed);
+    }
 }
 
 /// The map: one pointer, null while the map is empty. See the module documentation for the
@@ -246,15 +263,7 @@ impl<V> LfMap<V> {
             .table
             .load_for_writer(guard)
             .expect("rebuild published a table");
-        let mask = table.slots.len() - 1;
-        let mut i = start_slot(hash, mask);
-        while load_u8_for_writer(&table.tags[i]) != EMPTY {
-            i = (i + 1) & mask;
-        }
-        table.slots[i].store(new, Release);
-        table.tags[i].store(tag_of(hash), Release);
-        table.used.fetch_add(1, Relaxed);
-        table.live.fetch_add(1, Relaxed);
+        table.place(hash, new, Release);
         val
     }
 
@@ -306,17 +315,8 @@ impl<V> LfMap<V> {
                 let Some(entry) = (unsafe { ptr.as_ref() }) else {
                     continue;
                 };
-                let mask = table.slots.len() - 1;
-                let hash = rehash(&entry.key);
-                let mut i = start_slot(hash, mask);
-                while load_u8_for_writer(&table.tags[i]) != EMPTY {
-                    i = (i + 1) & mask;
-                }
                 // Relaxed: the new table is published below with `Release`.
-                table.slots[i].store(ptr, Relaxed);
-                table.tags[i].store(tag_of(hash), Relaxed);
-                table.used.fetch_add(1, Relaxed);
-                table.live.fetch_add(1, Relaxed);
+                table.place(rehash(&entry.key), ptr, Relaxed);
             }
         }
         self.table.replace(new, guard);
