@@ -17,6 +17,10 @@
 //! - `blowup/...`: 60 `#` words and `(#.a.)^63` patterns against 128-word keys (SEMANTICS T3),
 //!   beside the naive model and a literal key of the same length.
 //!
+//! `WARREN_BENCH_TOPIC_PAIRS=1` first prints a paired report ([`topic_pairs`]): the route,
+//! the exact-key floor and the route under churn timed in alternating passes, each ratio taken
+//! within one round (`-- --test 'nothing^'` then skips the criterion cases).
+//!
 //! Setup checks the bench itself: one distinct pass must find the AMQP reference total of
 //! destinations (`warren::workload::reference_destinations`), else the bench panics.
 //!
@@ -131,6 +135,17 @@ fn sizes() -> Vec<usize> {
     sizes
 }
 
+/// Baseline: the exact-key floor. Literal patterns only: what a direct exchange does.
+fn exact_map(s: &Setup) -> ahash::AHashMap<String, Vec<u32>> {
+    let mut exact: ahash::AHashMap<String, Vec<u32>> = ahash::AHashMap::default();
+    for (i, p) in s.patterns.iter().enumerate() {
+        if !p.split('.').any(|w| w == "*" || w == "#") {
+            exact.entry(p.clone()).or_default().push(dest(i));
+        }
+    }
+    exact
+}
+
 fn bench_match(c: &mut Criterion, s: &Setup) {
     let mut g = c.benchmark_group("match");
     g.throughput(Throughput::Elements(1));
@@ -156,13 +171,7 @@ fn bench_match(c: &mut Criterion, s: &Setup) {
         })
     });
 
-    // Baseline: the exact-key floor. Literal patterns only: what a direct exchange does.
-    let mut exact: ahash::AHashMap<String, Vec<u32>> = ahash::AHashMap::default();
-    for (i, p) in s.patterns.iter().enumerate() {
-        if !p.split('.').any(|w| w == "*" || w == "#") {
-            exact.entry(p.clone()).or_default().push(dest(i));
-        }
-    }
+    let exact = exact_map(s);
     g.bench_function(BenchmarkId::new("exact_map_floor", &s.label), |b| {
         let mut i = 0;
         b.iter(|| {
@@ -259,6 +268,127 @@ fn route_keys(s: &Setup, iters: u64, next: &mut usize, out: &mut DestSet<u32>) -
     start.elapsed()
 }
 
+/// Binds and unbinds fresh patterns as fast as it can until `stop` (keeping `CHURN_WINDOW`
+/// bound at a time), then leaves the trie as it found it; returns the changes made.
+fn churn_writer(s: &Setup, stop: &AtomicBool, started: &AtomicBool) -> u64 {
+    started.store(true, Ordering::Release);
+    let mut i = 0usize;
+    let mut ops = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let slot = i % FRESH;
+        s.trie
+            .bind(&s.fresh[slot], s.fresh_dest(slot))
+            .expect("valid");
+        if i >= CHURN_WINDOW {
+            let old = (i - CHURN_WINDOW) % FRESH;
+            s.trie
+                .unbind(&s.fresh[old], s.fresh_dest(old))
+                .expect("valid");
+        }
+        i += 1;
+        ops += 1;
+    }
+    // Leave the trie as found: unbind the window still bound.
+    for j in i.saturating_sub(CHURN_WINDOW)..i {
+        let slot = j % FRESH;
+        s.trie
+            .unbind(&s.fresh[slot], s.fresh_dest(slot))
+            .expect("valid");
+    }
+    ops
+}
+
+/// Routes the whole distinct stream once while `churn_writer` runs; ns per route.
+fn route_pass_with_writer(s: &Setup, out: &mut DestSet<u32>) -> f64 {
+    let stop = AtomicBool::new(false);
+    let started = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(|| churn_writer(s, &stop, &started));
+        while !started.load(Ordering::Acquire) {
+            std::hint::spin_loop();
+        }
+        let mut next = 0;
+        let elapsed = route_keys(s, keys_u64(s), &mut next, out);
+        stop.store(true, Ordering::Relaxed);
+        black_box(writer.join().expect("churn writer"));
+        per_key(s, elapsed)
+    })
+}
+
+fn keys_u64(s: &Setup) -> u64 {
+    u64::try_from(s.keys.len()).expect("fits")
+}
+
+/// Nanoseconds per key of a pass over the distinct stream.
+fn per_key(s: &Setup, elapsed: Duration) -> f64 {
+    elapsed.as_secs_f64() * 1e9 / f64::from(u32::try_from(s.keys.len()).expect("fits"))
+}
+
+/// One pass of the exact-key floor over the distinct stream; ns per key.
+fn floor_pass(s: &Setup, exact: &ahash::AHashMap<String, Vec<u32>>, out: &mut DestSet<u32>) -> f64 {
+    let start = Instant::now();
+    for k in &s.keys {
+        out.clear();
+        if let Some(dests) = exact.get(k.as_str()) {
+            out.extend_from_slice(dests);
+        }
+        black_box(out.len());
+    }
+    per_key(s, start.elapsed())
+}
+
+/// Rounds of the paired report.
+const PAIR_ROUNDS: usize = 9;
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// `WARREN_BENCH_TOPIC_PAIRS=1`: for each size, [`PAIR_ROUNDS`] rounds, each running three
+/// passes over the distinct stream in an order rotated per round: the trie alone, the
+/// exact-key floor, and the trie while [`churn_writer`] runs. Each ratio divides by a pass of
+/// its own round, so no ratio mixes two of a shared machine's moods (criterion measures the
+/// cases minutes apart); prints the medians and the spread.
+fn topic_pairs() {
+    println!("topic pairs: median (min-max) of {PAIR_ROUNDS} rounds, distinct stream");
+    for n in sizes() {
+        let s = Setup::new(n);
+        let exact = exact_map(&s);
+        let mut out = DestSet::new();
+        let (mut alone, mut floor, mut churn) = (Vec::new(), Vec::new(), Vec::new());
+        for round in 0..PAIR_ROUNDS {
+            let mut t = [0.0f64; 3];
+            for k in 0..3 {
+                let which = (k + round) % 3;
+                t[which] = match which {
+                    0 => {
+                        let mut next = 0;
+                        per_key(&s, route_keys(&s, keys_u64(&s), &mut next, &mut out))
+                    }
+                    1 => floor_pass(&s, &exact, &mut out),
+                    _ => route_pass_with_writer(&s, &mut out),
+                };
+            }
+            alone.push(t[0]);
+            floor.push(t[0] / t[1]);
+            churn.push(t[2] / t[0]);
+        }
+        let spread = |v: &mut Vec<f64>| {
+            let m = median(v);
+            format!("{m:.2} ({:.2}-{:.2})", v[0], v[v.len() - 1])
+        };
+        println!(
+            "  {}: route {} ns; route / exact-map floor {}; with a churning writer / alone {}",
+            s.label,
+            spread(&mut alone),
+            spread(&mut floor),
+            spread(&mut churn)
+        );
+        assert_eq!(s.trie.len(), s.n, "churn leaves the trie as it found it");
+    }
+}
+
 fn bench_churn(c: &mut Criterion, s: &Setup) {
     let mut g = c.benchmark_group("churn");
     g.throughput(Throughput::Elements(1));
@@ -274,33 +404,7 @@ fn bench_churn(c: &mut Criterion, s: &Setup) {
             let stop = AtomicBool::new(false);
             let started = AtomicBool::new(false);
             std::thread::scope(|scope| {
-                let writer = scope.spawn(|| {
-                    started.store(true, Ordering::Release);
-                    let mut i = 0usize;
-                    let mut ops = 0u64;
-                    while !stop.load(Ordering::Relaxed) {
-                        let slot = i % FRESH;
-                        s.trie
-                            .bind(&s.fresh[slot], s.fresh_dest(slot))
-                            .expect("valid");
-                        if i >= CHURN_WINDOW {
-                            let old = (i - CHURN_WINDOW) % FRESH;
-                            s.trie
-                                .unbind(&s.fresh[old], s.fresh_dest(old))
-                                .expect("valid");
-                        }
-                        i += 1;
-                        ops += 1;
-                    }
-                    // Leave the trie as found: unbind the window still bound.
-                    for j in i.saturating_sub(CHURN_WINDOW)..i {
-                        let slot = j % FRESH;
-                        s.trie
-                            .unbind(&s.fresh[slot], s.fresh_dest(slot))
-                            .expect("valid");
-                    }
-                    ops
-                });
+                let writer = scope.spawn(|| churn_writer(s, &stop, &started));
                 while !started.load(Ordering::Acquire) {
                     std::hint::spin_loop();
                 }
@@ -384,6 +488,9 @@ fn config() -> Criterion {
 
 fn main() {
     // What `criterion_group!` and `criterion_main!` expand to, minus their undocumented `pub fn`.
+    if std::env::var_os("WARREN_BENCH_TOPIC_PAIRS").is_some_and(|v| v == "1") {
+        topic_pairs();
+    }
     let mut c = config().configure_from_args();
     bench_blowup(&mut c);
     bench_sizes(&mut c);
