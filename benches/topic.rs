@@ -298,8 +298,14 @@ fn churn_writer(s: &Setup, stop: &AtomicBool, started: &AtomicBool) -> u64 {
     ops
 }
 
-/// Routes the whole distinct stream once while `churn_writer` runs; ns per route.
-fn route_pass_with_writer(s: &Setup, out: &mut DestSet<u32>) -> f64 {
+/// Routes `iters` keys as [`route_keys`] does while [`churn_writer`] runs; returns the routing
+/// time.
+fn route_keys_with_writer(
+    s: &Setup,
+    iters: u64,
+    next: &mut usize,
+    out: &mut DestSet<u32>,
+) -> Duration {
     let stop = AtomicBool::new(false);
     let started = AtomicBool::new(false);
     std::thread::scope(|scope| {
@@ -307,11 +313,10 @@ fn route_pass_with_writer(s: &Setup, out: &mut DestSet<u32>) -> f64 {
         while !started.load(Ordering::Acquire) {
             std::hint::spin_loop();
         }
-        let mut next = 0;
-        let elapsed = route_keys(s, keys_u64(s), &mut next, out);
+        let elapsed = route_keys(s, iters, next, out);
         stop.store(true, Ordering::Relaxed);
         black_box(writer.join().expect("churn writer"));
-        per_key(s, elapsed)
+        elapsed
     })
 }
 
@@ -367,7 +372,13 @@ fn topic_pairs() {
                         per_key(&s, route_keys(&s, keys_u64(&s), &mut next, &mut out))
                     }
                     1 => floor_pass(&s, &exact, &mut out),
-                    _ => route_pass_with_writer(&s, &mut out),
+                    _ => {
+                        let mut next = 0;
+                        per_key(
+                            &s,
+                            route_keys_with_writer(&s, keys_u64(&s), &mut next, &mut out),
+                        )
+                    }
                 };
             }
             alone.push(t[0]);
@@ -400,20 +411,7 @@ fn bench_churn(c: &mut Criterion, s: &Setup) {
     });
 
     g.bench_function(BenchmarkId::new("with_writer", &s.label), |b| {
-        b.iter_custom(|iters| {
-            let stop = AtomicBool::new(false);
-            let started = AtomicBool::new(false);
-            std::thread::scope(|scope| {
-                let writer = scope.spawn(|| churn_writer(s, &stop, &started));
-                while !started.load(Ordering::Acquire) {
-                    std::hint::spin_loop();
-                }
-                let elapsed = route_keys(s, iters, &mut next, &mut out);
-                stop.store(true, Ordering::Relaxed);
-                black_box(writer.join().expect("churn writer"));
-                elapsed
-            })
-        })
+        b.iter_custom(|iters| route_keys_with_writer(s, iters, &mut next, &mut out))
     });
     g.finish();
     assert_eq!(s.trie.len(), s.n, "churn leaves the trie as it found it");
