@@ -15,11 +15,11 @@ const SCAN_LIMIT: usize = 16;
 #[derive(Clone, Debug)]
 pub struct DestSet<D> {
     items: SmallVec<[D; INLINE]>,
-    /// Every item while `indexed`. Kept, emptied, across [`clear`](Self::clear) for its
-    /// allocation, but consulted only while the set holds more than `SCAN_LIMIT` items: a set
-    /// reused for many routes pays for hashing only in the routes that find many destinations.
+    /// Every item once the set holds more than `SCAN_LIMIT`, else empty (see
+    /// [`indexed`](Self::indexed)). Kept, emptied, across [`clear`](Self::clear) for its
+    /// allocation: a set reused for many routes pays for hashing only in the routes that find
+    /// many destinations.
     index: Option<ahash::HashSet<D>>,
-    indexed: bool,
 }
 
 impl<D: Copy + Eq + Hash> DestSet<D> {
@@ -28,22 +28,26 @@ impl<D: Copy + Eq + Hash> DestSet<D> {
         DestSet {
             items: SmallVec::new(),
             index: None,
-            indexed: false,
         }
+    }
+
+    /// Whether membership is answered by the hash index (it then holds every item).
+    #[inline]
+    fn indexed(&self) -> bool {
+        self.index.as_ref().is_some_and(|index| !index.is_empty())
     }
 
     /// Adds `dest` unless present; returns whether it was added.
     #[inline]
     pub fn insert(&mut self, dest: D) -> bool {
         let new = match &mut self.index {
-            Some(index) if self.indexed => index.insert(dest),
+            Some(index) if !index.is_empty() => index.insert(dest),
             _ if self.items.contains(&dest) => false,
             index => {
                 if self.items.len() >= SCAN_LIMIT {
                     let index = index.get_or_insert_with(Default::default);
                     index.extend(self.items.iter().copied());
                     index.insert(dest);
-                    self.indexed = true;
                 }
                 true
             }
@@ -71,7 +75,7 @@ impl<D: Copy + Eq + Hash> DestSet<D> {
     #[inline]
     pub(crate) fn extend_from_distinct(&mut self, dests: &[D]) {
         let before = self.items.len();
-        if self.indexed || before * dests.len() > 256 {
+        if self.indexed() || before * dests.len() > 256 {
             self.extend_from_slice(dests);
         } else if dests.len() <= 4 || self.items.iter().any(|d| dests.contains(d)) {
             self.items.reserve(dests.len());
@@ -88,7 +92,7 @@ impl<D: Copy + Eq + Hash> DestSet<D> {
     /// Whether `dest` is in the set.
     pub fn contains(&self, dest: &D) -> bool {
         match &self.index {
-            Some(index) if self.indexed => index.contains(dest),
+            Some(index) if !index.is_empty() => index.contains(dest),
             _ => self.items.contains(dest),
         }
     }
@@ -114,7 +118,6 @@ impl<D: Copy + Eq + Hash> DestSet<D> {
         if let Some(index) = &mut self.index {
             index.clear();
         }
-        self.indexed = false;
     }
 
     /// Iterates over the destinations.
@@ -202,12 +205,12 @@ mod tests {
     fn clear_turns_the_index_off() {
         let mut set = DestSet::new();
         set.extend_from_slice(&(0..40u32).collect::<Vec<_>>());
-        assert!(set.indexed, "40 items are indexed");
+        assert!(set.indexed(), "40 items are indexed");
         set.clear();
-        assert!(!set.indexed);
+        assert!(!set.indexed());
         set.extend_from_distinct(&[1, 2]);
         set.extend_from_distinct(&[2, 3]);
-        assert!(!set.indexed);
+        assert!(!set.indexed());
         assert_eq!(set.as_slice(), [1, 2, 3]);
     }
 }

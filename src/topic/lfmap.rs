@@ -3,8 +3,9 @@
 //! This is the trie's publication module: the child tables of trie nodes and the exact-key
 //! table are `LfMap`s. It is an open-addressing hash table with linear probing whose slots are
 //! epoch-protected pointers to immutable entries (`Entry`: the key and the value, inline, so a
-//! hit reads the value without one more pointer hop), with a tag byte per slot. The hash is the owner's (a [`KeyHasher`], one per trie, so a key
-//! word hashed once serves every node's table) and is not stored: a rebuild rehashes.
+//! hit reads the value without one more pointer hop), with a tag byte per slot. The hash is the
+//! owner's (a [`KeyHasher`], one per trie, so a key word hashed once serves every node's table)
+//! and is not stored: a rebuild rehashes.
 //!
 //! # Protocol
 //!
@@ -188,21 +189,15 @@ impl<V> LfMap<V> {
         self.table.is_null_for_writer()
     }
 
-    /// The slot and entry of `key`. `WRITER` selects the writer's loads (see [`WriterLoad`]);
-    /// readers pass `false`.
-    #[inline]
-    fn find<'g, const WRITER: bool>(
+    /// The current table and the slot of `key` in it, for the writer (see [`WriterLoad`]).
+    fn find_for_writer<'g>(
         &self,
         hash: u64,
         key: &[u8],
         guard: &'g Guard,
-    ) -> Option<(usize, &'g Entry<V>)> {
-        let table = if WRITER {
-            self.table.load_for_writer(guard)
-        } else {
-            self.table.load(guard)
-        }?;
-        find_in::<V, WRITER>(table, hash, key, guard)
+    ) -> Option<(&'g Table<V>, usize)> {
+        let table = self.table.load_for_writer(guard)?;
+        find_in::<V, true>(table, hash, key, guard).map(|(i, _)| (table, i))
     }
 
     /// The current table, for a reader that wants to start a probe's loads early
@@ -219,7 +214,7 @@ impl<V> LfMap<V> {
     /// `key` (the same function for every call on this map).
     #[inline]
     pub(crate) fn get<'g>(&self, hash: u64, key: &[u8], guard: &'g Guard) -> Option<&'g V> {
-        self.find::<false>(hash, key, guard).map(|(_, e)| &e.val)
+        self.reader(guard)?.get(hash, key)
     }
 
     /// Sets the value of `key` and returns it. A key already present gets a new entry (the old
@@ -242,8 +237,7 @@ impl<V> LfMap<V> {
         // SAFETY: `new` is a live allocation made above; only a later writer can unlink it, and
         // it would retire it through `retire`, which waits for `guard`.
         let val = unsafe { &new.deref().val };
-        if let Some((i, _)) = self.find::<true>(hash, key, guard) {
-            let table = self.table.load_for_writer(guard).expect("found in it");
+        if let Some((table, i)) = self.find_for_writer(hash, key, guard) {
             let old = table.slots[i].swap(new, Release, guard);
             // SAFETY: (1) `old` came from `Owned` and was just unlinked from the current table;
             // the older tables that also held it were retired before, so no reader pinned after
@@ -277,10 +271,9 @@ impl<V> LfMap<V> {
         rehash: impl Fn(&[u8]) -> u64,
         guard: &Guard,
     ) -> bool {
-        let Some((i, _)) = self.find::<true>(hash, key, guard) else {
+        let Some((table, i)) = self.find_for_writer(hash, key, guard) else {
             return false;
         };
-        let table = self.table.load_for_writer(guard).expect("found in it");
         let old = table.slots[i].swap(Shared::null(), Release, guard);
         // SAFETY: as in `insert`'s replacement: `old` is unlinked from every table a new reader
         // can reach, and writers are serialised.

@@ -18,8 +18,8 @@
 //! computed once, lazily, and reused at every node. At a state (node, i) the suffix table is
 //! probed with the rest of the key from word i and the child table with word i; both probes
 //! request their first cache lines before either reads one, so over large binding sets their
-//! misses overlap (a tenth off a route at 1M bindings). `*` consumes one word; `#` at position `i`
-//! stands for the states (`#`-node, j) for every j from i to the end of the key. With several
+//! misses overlap (5-7% off a route from 10k bindings up). `*` consumes one word; `#` at
+//! position `i` stands for the states (`#`-node, j) for every j from i to the end of the key. With several
 //! `#` on a path the same (`#`-node, j) can be reached many ways, which makes a naive walk
 //! exponential; RabbitMQ's topic exchange notes the same and memoises
 //! (`rabbit_db_topic_exchange.erl`). Here each `#`-node remembers the lowest position it was
