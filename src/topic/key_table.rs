@@ -101,7 +101,8 @@ impl<D: Copy + Eq> DestMap<D> {
     /// Adds `dest` to `key`; returns whether it was absent. Writer only.
     pub(super) fn add(&self, hasher: &KeyHasher, key: &[u8], dest: D, guard: &Guard) -> bool {
         let hash = hasher.hash(key);
-        let Some(list) = with_dest(self.map.get(hash, key, guard), dest) else {
+        // A new key is stored into the slot where the probe ends: request its line now.
+        let Some(list) = with_dest(self.map.get_prefetched(hash, key, guard), dest) else {
             return false;
         };
         self.map.insert(hash, key, list, |k| hasher.hash(k), guard);

@@ -225,6 +225,22 @@ impl<V> LfMap<V> {
         self.reader(guard)?.get(hash, key)
     }
 
+    /// As [`get`](Self::get), requesting the lines of the probe's first tag and slot together
+    /// ([`Reader::prefetch`]) before reading either: for a writer, which stores into that slot
+    /// when the key is new and reads it when not. Over a large table the two misses overlap
+    /// (binding into 1M bindings: 0.80 of the time).
+    #[inline]
+    pub(crate) fn get_prefetched<'g>(
+        &self,
+        hash: u64,
+        key: &[u8],
+        guard: &'g Guard,
+    ) -> Option<&'g V> {
+        let table = self.reader(guard)?;
+        table.prefetch(hash);
+        table.get(hash, key)
+    }
+
     /// Sets the value of `key` and returns it. A key already present gets a new entry (the old
     /// one is retired: readers holding its value keep it until they unpin).
     ///
