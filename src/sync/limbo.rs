@@ -53,10 +53,17 @@ unsafe fn free_owned<T>(ptr: *mut ()) {
 ///
 /// As [`super::retire`].
 pub(super) unsafe fn retire<T>(ptr: Shared<'_, T>, guard: &Guard) {
-    let garbage = Garbage {
-        ptr: ptr.as_raw().cast_mut().cast::<()>(),
-        free: free_owned::<T>,
-    };
+    // SAFETY: the caller's conditions; `free_owned::<T>` frees an `Owned<T>` made raw.
+    unsafe { retire_with(ptr.as_raw().cast_mut().cast::<()>(), free_owned::<T>, guard) };
+}
+
+/// See [`super::retire_with`].
+///
+/// # Safety
+///
+/// As [`super::retire_with`].
+pub(super) unsafe fn retire_with(ptr: *mut (), free: unsafe fn(*mut ()), guard: &Guard) {
+    let garbage = Garbage { ptr, free };
     let park = move || {
         if LIMBO.len() < LIMIT {
             LIMBO.push(garbage);

@@ -28,9 +28,9 @@ pub(crate) mod loom_epoch;
 pub(crate) use loom_epoch as epoch;
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU8};
+pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicU32, AtomicU8};
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic::{AtomicU32, AtomicU8};
+pub(crate) use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU8};
 
 /// Blocking primitives for protocols that loom checks (confirm tracking, a mailbox's
 /// wake-ups): loom's under `cfg(loom)`, std's otherwise.
@@ -76,6 +76,23 @@ pub(crate) unsafe fn retire<T>(ptr: Shared<'_, T>, guard: &Guard) {
     unsafe {
         guard.defer_destroy(ptr)
     };
+}
+
+/// Retires a block that is not an `Owned` value (a table of several parts in one allocation):
+/// `free(ptr)` runs once no pinned reader can still hold it, as for [`retire`].
+///
+/// # Safety
+///
+/// As [`retire`], with `free` the function that frees `ptr`, callable on any thread.
+pub(crate) unsafe fn retire_with(ptr: *mut (), free: unsafe fn(*mut ()), guard: &Guard) {
+    #[cfg(not(loom))]
+    // SAFETY: the caller's conditions, which are `limbo::retire_with`'s.
+    unsafe {
+        limbo::retire_with(ptr, free, guard)
+    };
+    // Under loom nothing retired is freed (see `loom_epoch`).
+    #[cfg(loom)]
+    let _ = (ptr, free, guard);
 }
 
 /// Frees what the collector has found safe to free; writers call it after each change, once
@@ -140,6 +157,16 @@ impl<T> WriterLoad<T> for Atomic<T> {
         #[cfg(loom)]
         return self.unsync_load(guard);
     }
+}
+
+/// [`WriterLoad`] for a raw pointer that only writers store.
+#[inline]
+pub(crate) fn load_ptr_for_writer<T>(p: &AtomicPtr<T>) -> *mut T {
+    #[cfg(not(loom))]
+    return p.load(Relaxed);
+    // SAFETY: only the serialised writer calls this, and only writers store.
+    #[cfg(loom)]
+    return unsafe { p.unsync_load() };
 }
 
 /// [`WriterLoad`] for a byte that only writers store.
@@ -212,12 +239,6 @@ impl<T> Published<T> {
         // SAFETY: `new` is a live allocation made above; only a later writer can unlink it, and
         // it would retire it through `retire`, which waits for `guard`.
         unsafe { new.deref() }
-    }
-
-    /// The published value, for the serialised writer (see [`WriterLoad`]).
-    pub(crate) fn load_for_writer<'g>(&self, guard: &'g Guard) -> Option<&'g T> {
-        // SAFETY: as in `load`; the writer reads its own (or an earlier writer's) store.
-        unsafe { self.ptr.load_for_writer(guard).as_ref() }
     }
 
     /// Whether nothing is published, for the serialised writer (see [`WriterLoad`]).

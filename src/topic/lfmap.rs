@@ -4,7 +4,8 @@
 //! table are `LfMap`s. It is an open-addressing hash table with linear probing whose slots are
 //! epoch-protected pointers to immutable entries (`Entry`: the value and, up to
 //! [`KEY_INLINE`] bytes, the key, inline, so a hit compares the key and reads the value in one
-//! allocation, without another pointer hop), with a tag byte per slot. The hash is the
+//! allocation, without another pointer hop), with a tag byte per slot; a table's counts, tags
+//! and slots are one allocation, published as one tagged pointer ([`Table`]). The hash is the
 //! owner's (a [`KeyHasher`], one per trie, so a key word hashed once serves every node's table)
 //! and is not stored: a rebuild rehashes.
 //!
@@ -14,7 +15,7 @@
 //!   `insert` and `remove`); readers call `get` at any time under a pinned epoch guard.
 //! - An entry is fully written before the `Release` store that puts it into a slot, so a reader
 //!   that finds it (`Acquire`) sees its key and value.
-//! - Each slot has a tag byte beside it in a separate array: 0 while the slot is empty, else
+//! - Each slot has a tag byte in the table's tag array: 0 while the slot is empty, else
 //!   seven bits of the entry's hash with the high bit set, stored (`Release`) after the slot's
 //!   pointer. A probe reads tags, which sit 64 to a cache line, and follows a pointer only on a
 //!   tag match; a reader that sees a tag (`Acquire`) sees the pointer stored before it. A probe
@@ -26,15 +27,15 @@
 //!   the tag before the removal and the pointer after it finds null and goes on.
 //! - When the table fills (live entries plus tombstones over 3/4 of the slots) or empties
 //!   (more than 3/4 of the used slots are tombstones), the writer builds a new table holding the
-//!   same live entries (shared, not copied), publishes it, and retires the old slot array. A
-//!   reader still in the old table finds the same live entries there.
+//!   same live entries (shared, not copied), publishes it (`Release`), and retires the old
+//!   table. A reader still in the old table finds the same live entries there.
 //! - Every table keeps at least one empty slot, so a probe always ends.
 //!
 //! # Ownership
 //!
-//! Entries belong to the map, not to a table: dropping a retired table frees only its slot
-//! array; an entry is retired when it is replaced or removed; the map's `Drop` frees the
-//! entries of the current table.
+//! Entries belong to the map, not to a table: freeing a retired table frees only its block of
+//! counts, tags and slots; an entry is retired when it is replaced or removed; the map's `Drop`
+//! frees the entries of the current table, then the table.
 //!
 //! # Memory ordering
 //!
@@ -45,11 +46,14 @@
 
 use crate::sync::epoch::{Atomic, Owned, Shared};
 use crate::sync::{
-    load_u8_for_writer, prefetch, retire, unprotected, AtomicU32, AtomicU8, Guard, Published,
-    WriterLoad,
+    load_ptr_for_writer, load_u8_for_writer, prefetch, retire, retire_with, unprotected, AtomicPtr,
+    AtomicU32, AtomicU8, Guard, WriterLoad,
 };
 use smallvec::SmallVec;
+use std::alloc::{alloc, dealloc, handle_alloc_error, Layout};
 use std::hash::{BuildHasher, Hasher};
+use std::marker::PhantomData;
+use std::ptr::{self, NonNull};
 use std::sync::atomic::Ordering::{self, Acquire, Relaxed, Release};
 
 /// Key bytes an entry holds inline; longer keys (rare: a routing key or literal tail of six or
@@ -64,39 +68,202 @@ struct Entry<V> {
     val: V,
 }
 
-/// A slot array (its length a power of two) with its counts. Dropping it does not free the
-/// entries (crossbeam's `Atomic` has no drop glue): they belong to the map.
-struct Table<V> {
+/// Tables are aligned to this, so the low bits of a table's address are free to hold log2 of
+/// its capacity: 32 allows 2^31 slots, as many as a `u32` count can track.
+const TABLE_ALIGN: usize = 32;
+
+/// The head of a table's allocation; its tags, then its slots, follow it.
+#[repr(C)]
+struct Header {
     /// Non-null slots (live entries and tombstones). Writer only.
     used: AtomicU32,
     /// Entries holding a value. Writer only.
     live: AtomicU32,
-    slots: Box<[Atomic<Entry<V>>]>,
-    /// One tag per slot (see the module docs).
-    tags: Box<[AtomicU8]>,
 }
 
-impl<V> Table<V> {
-    /// Puts `entry` into the first empty slot of `hash`'s probe and counts it. Writer only;
-    /// `order` is `Release` for a table readers can reach (the pointer before the tag, see the
-    /// module docs), `Relaxed` for one that is published later.
-    fn place(&self, hash: u64, entry: Shared<'_, Entry<V>>, order: Ordering) {
-        let mask = self.slots.len() - 1;
-        let mut i = start_slot(hash, mask);
-        while load_u8_for_writer(&self.tags[i]) != EMPTY {
-            i = (i + 1) & mask;
-        }
-        self.slots[i].store(entry, order);
-        self.tags[i].store(tag_of(hash), order);
-        self.used.fetch_add(1, Relaxed);
-        self.live.fetch_add(1, Relaxed);
+/// Where a table's tags start in its allocation.
+const TAGS_AT: usize = size_of::<Header>().next_multiple_of(align_of::<AtomicU8>());
+
+/// Where the slots of a table of `capacity` start in its allocation.
+#[inline]
+fn slots_at<V>(capacity: usize) -> usize {
+    (TAGS_AT + capacity * size_of::<AtomicU8>()).next_multiple_of(align_of::<Atomic<Entry<V>>>())
+}
+
+/// The allocation of a table of `capacity` slots.
+fn table_layout<V>(capacity: usize) -> Layout {
+    let size = slots_at::<V>(capacity) + capacity * size_of::<Atomic<Entry<V>>>();
+    Layout::from_size_align(size, TABLE_ALIGN).expect("a table's size fits the address space")
+}
+
+/// A table: a [`Header`], then one tag per slot, then the slots (their number a power of two),
+/// in one allocation. The map publishes it as one pointer, its address with log2 of the
+/// capacity in the low bits, so a probe finds the tags and slots from that word alone: with the
+/// counts and the two arrays in separate blocks, reading the block that located the arrays was
+/// one more dependent miss per probe over large tries.
+///
+/// A copyable view, valid for `'g`; freeing the table does not free its entries: they belong
+/// to the map.
+struct Table<'g, V> {
+    base: NonNull<u8>,
+    log2: usize,
+    _slots: PhantomData<&'g [Atomic<Entry<V>>]>,
+}
+
+impl<V> Clone for Table<'_, V> {
+    fn clone(&self) -> Self {
+        *self
     }
 }
 
-/// The map: one pointer, null while the map is empty. See the module documentation for the
-/// protocol.
+impl<V> Copy for Table<'_, V> {}
+
+impl<'g, V> Table<'g, V> {
+    /// Allocates an empty table of `capacity` slots (a power of two, at least 4) and returns its
+    /// published form: the address with log2(`capacity`) in the low bits.
+    fn alloc(capacity: usize) -> *mut u8 {
+        debug_assert!(capacity.is_power_of_two() && capacity >= 4);
+        // Counts are `u32`, so no table holds more: the map would run out of memory for its
+        // entries long before.
+        assert!(capacity <= 1 << 31, "a table of {capacity} slots");
+        let layout = table_layout::<V>(capacity);
+        // SAFETY: the layout is not zero-sized (it holds at least the header).
+        let base = unsafe { alloc(layout) };
+        if base.is_null() {
+            handle_alloc_error(layout);
+        }
+        // SAFETY: `base` is a fresh allocation of `layout`, which holds the header at 0,
+        // `capacity` tags from `TAGS_AT` and `capacity` slots from `slots_at`, each offset a
+        // multiple of its type's alignment; every part is written once, before any read.
+        unsafe {
+            base.cast::<Header>().write(Header {
+                used: AtomicU32::new(0),
+                live: AtomicU32::new(0),
+            });
+            let tags = base.add(TAGS_AT).cast::<AtomicU8>();
+            for i in 0..capacity {
+                tags.add(i).write(AtomicU8::new(EMPTY));
+            }
+            let slots = base.add(slots_at::<V>(capacity)).cast::<Atomic<Entry<V>>>();
+            for i in 0..capacity {
+                slots.add(i).write(Atomic::null());
+            }
+        }
+        let log2 = usize::try_from(capacity.trailing_zeros()).unwrap_or(0);
+        base.map_addr(|a| a | log2)
+    }
+
+    /// The table published as `word`, or `None` for null.
+    ///
+    /// # Safety
+    ///
+    /// `word` is null or came from [`alloc`](Self::alloc), and that table is not freed during
+    /// `'g` (it is reachable by a guard pinned for `'g`, or owned by the caller).
+    #[inline]
+    unsafe fn from_word(word: *mut u8) -> Option<Self> {
+        let base = NonNull::new(word.map_addr(|a| a & !(TABLE_ALIGN - 1)))?;
+        Some(Table {
+            base,
+            log2: word.addr() & (TABLE_ALIGN - 1),
+            _slots: PhantomData,
+        })
+    }
+
+    /// Frees the table published as `word` (not its entries).
+    ///
+    /// # Safety
+    ///
+    /// `word` came from [`alloc`](Self::alloc), no one can reach the table any more, and it is
+    /// freed once.
+    unsafe fn free(word: *mut ()) {
+        // SAFETY: the caller's promise; the view is not used after the table is gone.
+        let Some(table) = (unsafe { Table::<V>::from_word(word.cast()) }) else {
+            return;
+        };
+        let capacity = table.capacity();
+        // SAFETY: the parts were written by `alloc` with these types and offsets and are dropped
+        // once (a no-op for std's atomics); then the block goes with the layout it came from.
+        unsafe {
+            let base = table.base.as_ptr();
+            ptr::drop_in_place(ptr::slice_from_raw_parts_mut(
+                base.add(TAGS_AT).cast::<AtomicU8>(),
+                capacity,
+            ));
+            ptr::drop_in_place(ptr::slice_from_raw_parts_mut(
+                base.add(slots_at::<V>(capacity)).cast::<Atomic<Entry<V>>>(),
+                capacity,
+            ));
+            ptr::drop_in_place(base.cast::<Header>());
+            dealloc(base, table_layout::<V>(capacity));
+        }
+    }
+
+    #[inline]
+    fn capacity(self) -> usize {
+        1 << self.log2
+    }
+
+    #[inline]
+    fn mask(self) -> usize {
+        self.capacity() - 1
+    }
+
+    #[inline]
+    fn header(self) -> &'g Header {
+        // SAFETY: `alloc` wrote the header at the start of the block, which lives for `'g`
+        // (`from_word`'s contract).
+        unsafe { self.base.cast::<Header>().as_ref() }
+    }
+
+    /// One tag per slot (see the module docs).
+    #[inline]
+    fn tags(self) -> &'g [AtomicU8] {
+        // SAFETY: `alloc` wrote `capacity` tags from `TAGS_AT`; the block lives for `'g`.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.base.as_ptr().add(TAGS_AT).cast::<AtomicU8>(),
+                self.capacity(),
+            )
+        }
+    }
+
+    #[inline]
+    fn slots(self) -> &'g [Atomic<Entry<V>>] {
+        // SAFETY: `alloc` wrote `capacity` slots from `slots_at`; the block lives for `'g`.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.base
+                    .as_ptr()
+                    .add(slots_at::<V>(self.capacity()))
+                    .cast::<Atomic<Entry<V>>>(),
+                self.capacity(),
+            )
+        }
+    }
+
+    /// Puts `entry` into the first empty slot of `hash`'s probe and counts it. Writer only;
+    /// `order` is `Release` for a table readers can reach (the pointer before the tag, see the
+    /// module docs), `Relaxed` for one that is published later.
+    fn place(self, hash: u64, entry: Shared<'_, Entry<V>>, order: Ordering) {
+        let mask = self.mask();
+        let (tags, slots) = (self.tags(), self.slots());
+        let mut i = start_slot(hash, mask);
+        while load_u8_for_writer(&tags[i]) != EMPTY {
+            i = (i + 1) & mask;
+        }
+        slots[i].store(entry, order);
+        tags[i].store(tag_of(hash), order);
+        self.header().used.fetch_add(1, Relaxed);
+        self.header().live.fetch_add(1, Relaxed);
+    }
+}
+
+/// The map: one pointer, null while the map is empty (see [`Table`] for its form). See the
+/// module documentation for the protocol.
 pub(crate) struct LfMap<V> {
-    table: Published<Table<V>>,
+    table: AtomicPtr<u8>,
+    /// The map owns entries of `V` and hands them between threads, as crossbeam's `Atomic` does.
+    _entries: PhantomData<Atomic<Entry<V>>>,
 }
 
 /// The tag of an empty slot.
@@ -182,19 +349,48 @@ impl<V> LfMap<V> {
     /// An empty map; allocates nothing.
     pub(crate) fn new() -> Self {
         LfMap {
-            table: Published::null(),
+            table: AtomicPtr::new(ptr::null_mut()),
+            _entries: PhantomData,
+        }
+    }
+
+    /// The current table, for a reader.
+    #[inline]
+    fn current<'g>(&self, _guard: &'g Guard) -> Option<Table<'g, V>> {
+        // SAFETY: the word is null or a table from `Table::alloc`, which is freed only through
+        // `retire_with` once unlinked, after every guard pinned before the unlink (`_guard`
+        // is one, and the `Acquire` load saw the table linked) is gone.
+        unsafe { Table::from_word(self.table.load(Acquire)) }
+    }
+
+    /// The current table, for the serialised writer (see [`WriterLoad`]).
+    #[inline]
+    fn current_for_writer<'g>(&self, _guard: &'g Guard) -> Option<Table<'g, V>> {
+        // SAFETY: as in `current`; only writers unlink tables, and this one is the only writer.
+        unsafe { Table::from_word(load_ptr_for_writer(&self.table)) }
+    }
+
+    /// Publishes `word` (a table from `Table::alloc`, or null) and retires the table it
+    /// replaces. Writer only.
+    fn publish(&self, word: *mut u8, guard: &Guard) {
+        let old = self.table.swap(word, Release);
+        if !old.is_null() {
+            // SAFETY: (1) `old` was just unlinked, so no reader pinned after the swap can reach
+            // it; (2) writers are serialised, so no one else retires it; (3) `Table::free`
+            // frees only the block of slots and tags, which any thread may free.
+            unsafe { retire_with(old.cast(), Table::<V>::free, guard) };
         }
     }
 
     /// Whether the map has no key with a value (its table is dropped when the last goes).
     #[inline]
     pub(crate) fn is_empty(&self, guard: &Guard) -> bool {
-        self.table.load(guard).is_none()
+        self.current(guard).is_none()
     }
 
     /// Whether the map is empty, for the writer.
     pub(crate) fn is_empty_for_writer(&self) -> bool {
-        self.table.is_null_for_writer()
+        load_ptr_for_writer(&self.table).is_null()
     }
 
     /// The current table and the slot of `key` in it, for the writer (see [`WriterLoad`]).
@@ -203,8 +399,8 @@ impl<V> LfMap<V> {
         hash: u64,
         key: &[u8],
         guard: &'g Guard,
-    ) -> Option<(&'g Table<V>, usize)> {
-        let table = self.table.load_for_writer(guard)?;
+    ) -> Option<(Table<'g, V>, usize)> {
+        let table = self.current_for_writer(guard)?;
         find_in::<V, true>(table, hash, key, guard).map(|(i, _)| (table, i))
     }
 
@@ -213,7 +409,7 @@ impl<V> LfMap<V> {
     #[inline]
     pub(crate) fn reader<'g>(&self, guard: &'g Guard) -> Option<Reader<'g, V>> {
         Some(Reader {
-            table: self.table.load(guard)?,
+            table: self.current(guard)?,
             guard,
         })
     }
@@ -262,7 +458,7 @@ impl<V> LfMap<V> {
         // it would retire it through `retire`, which waits for `guard`.
         let val = unsafe { &new.deref().val };
         if let Some((table, i)) = self.find_for_writer(hash, key, guard) {
-            let old = table.slots[i].swap(new, Release, guard);
+            let old = table.slots()[i].swap(new, Release, guard);
             // SAFETY: (1) `old` came from `Owned` and was just unlinked from the current table;
             // the older tables that also held it were retired before, so no reader pinned after
             // this swap can reach it; (2) writers are serialised, so no one else unlinks it;
@@ -270,16 +466,19 @@ impl<V> LfMap<V> {
             unsafe { retire(old, guard) };
             return val;
         }
-        let (used, live, capacity) = match self.table.load_for_writer(guard) {
-            Some(t) => (t.used.load(Relaxed), t.live.load(Relaxed), t.slots.len()),
+        let (used, live, capacity) = match self.current_for_writer(guard) {
+            Some(t) => (
+                t.header().used.load(Relaxed),
+                t.header().live.load(Relaxed),
+                t.capacity(),
+            ),
             None => (0, 0, 0),
         };
         if (u64::from(used) + 1) * 4 > u64::try_from(capacity).unwrap_or(u64::MAX) * 3 {
             self.rebuild(u32_to_usize(live) + 1, &rehash, guard);
         }
         let table = self
-            .table
-            .load_for_writer(guard)
+            .current_for_writer(guard)
             .expect("rebuild published a table");
         table.place(hash, new, Release);
         val
@@ -298,12 +497,12 @@ impl<V> LfMap<V> {
         let Some((table, i)) = self.find_for_writer(hash, key, guard) else {
             return false;
         };
-        let old = table.slots[i].swap(Shared::null(), Release, guard);
+        let old = table.slots()[i].swap(Shared::null(), Release, guard);
         // SAFETY: as in `insert`'s replacement: `old` is unlinked from every table a new reader
         // can reach, and writers are serialised.
         unsafe { retire(old, guard) };
-        let live = table.live.fetch_sub(1, Relaxed) - 1;
-        let used = table.used.load(Relaxed);
+        let live = table.header().live.fetch_sub(1, Relaxed) - 1;
+        let used = table.header().used.load(Relaxed);
         if live == 0 || (used > 8 && u64::from(live) * 4 < u64::from(used)) {
             self.rebuild(u32_to_usize(live), &rehash, guard);
         }
@@ -311,21 +510,17 @@ impl<V> LfMap<V> {
     }
 
     /// Publishes a table with room for `room` live entries holding the current live entries
-    /// (no table when `room` is 0), and retires the old slot array.
+    /// (no table when `room` is 0), and retires the old table.
     fn rebuild(&self, room: usize, rehash: &impl Fn(&[u8]) -> u64, guard: &Guard) {
-        let new = if room == 0 {
-            None
+        let word = if room == 0 {
+            ptr::null_mut()
         } else {
-            let capacity = (room * 2).max(4).next_power_of_two();
-            Some(Table {
-                used: AtomicU32::new(0),
-                live: AtomicU32::new(0),
-                slots: (0..capacity).map(|_| Atomic::null()).collect(),
-                tags: (0..capacity).map(|_| AtomicU8::new(EMPTY)).collect(),
-            })
+            Table::<V>::alloc((room * 2).max(4).next_power_of_two())
         };
-        if let (Some(old), Some(table)) = (self.table.load_for_writer(guard), &new) {
-            for slot in old.slots.iter() {
+        // SAFETY: `word` was just allocated by `Table::alloc`, and only this function holds it.
+        let new = unsafe { Table::<V>::from_word(word) };
+        if let (Some(old), Some(table)) = (self.current_for_writer(guard), new) {
+            for slot in old.slots() {
                 let ptr = slot.load_for_writer(guard);
                 // SAFETY: slots of the current table point to live allocations owned by the
                 // map; only this (serialised) writer retires them.
@@ -336,7 +531,7 @@ impl<V> LfMap<V> {
                 table.place(rehash(&entry.key), ptr, Relaxed);
             }
         }
-        self.table.replace(new, guard);
+        self.publish(word, guard);
     }
 }
 
@@ -344,14 +539,13 @@ impl<V> LfMap<V> {
 /// [`WriterLoad`]); readers pass `false`.
 #[inline]
 fn find_in<'g, V, const WRITER: bool>(
-    table: &'g Table<V>,
+    table: Table<'g, V>,
     hash: u64,
     key: &[u8],
     guard: &'g Guard,
 ) -> Option<(usize, &'g Entry<V>)> {
-    let mask = table.slots.len() - 1;
-    // Both arrays re-sliced to `mask + 1`, so indexing with `i & mask` needs no bounds check.
-    let (tags, slots) = (&table.tags[..=mask], &table.slots[..=mask]);
+    let mask = table.mask();
+    let (tags, slots) = (table.tags(), table.slots());
     let tag = tag_of(hash);
     let mut i = start_slot(hash, mask);
     loop {
@@ -390,7 +584,7 @@ fn find_in<'g, V, const WRITER: bool>(
 /// requests its first lines early and reads them later, so the misses of several independent
 /// probes overlap instead of following one another.
 pub(crate) struct Reader<'g, V> {
-    table: &'g Table<V>,
+    table: Table<'g, V>,
     guard: &'g Guard,
 }
 
@@ -398,10 +592,9 @@ impl<'g, V> Reader<'g, V> {
     /// Starts loading the lines a [`get`](Self::get) of `hash` reads first: its tag and slot.
     #[inline]
     pub(crate) fn prefetch(&self, hash: u64) {
-        let mask = self.table.slots.len() - 1;
-        let i = start_slot(hash, mask);
-        prefetch(&self.table.tags[..=mask][i]);
-        prefetch(&self.table.slots[..=mask][i]);
+        let i = start_slot(hash, self.table.mask());
+        prefetch(&self.table.tags()[i]);
+        prefetch(&self.table.slots()[i]);
     }
 
     /// As [`LfMap::get`], in this table.
@@ -414,18 +607,20 @@ impl<'g, V> Reader<'g, V> {
 impl<V> Drop for LfMap<V> {
     fn drop(&mut self) {
         // SAFETY: `&mut self` means no reader or writer can reach this map any more (a map that
-        // readers could reach is retired and dropped only after them),
-        // so the entries of the current table can be freed at once. Entries of retired tables
-        // are either in the current table or were retired already.
+        // readers could reach is retired and dropped only after them), so the entries of the
+        // current table, and the table, can be freed at once. Entries of retired tables are
+        // either in the current table or were retired already.
         unsafe {
             let guard = unprotected();
-            if let Some(table) = self.table.load_for_writer(guard) {
-                for slot in table.slots.iter() {
+            let word = load_ptr_for_writer(&self.table);
+            if let Some(table) = Table::<V>::from_word(word) {
+                for slot in table.slots() {
                     let ptr = slot.load_for_writer(guard);
                     if !ptr.is_null() {
                         drop(ptr.into_owned());
                     }
                 }
+                Table::<V>::free(word.cast());
             }
         }
     }
