@@ -18,8 +18,9 @@
 //!   beside the naive model and a literal key of the same length.
 //!
 //! `WARREN_BENCH_TOPIC_PAIRS=1` first prints a paired report ([`topic_pairs`]): the route,
-//! the exact-key floor and the route under churn timed in alternating passes, each ratio taken
-//! within one round (`-- --test 'nothing^'` then skips the criterion cases).
+//! the exact-key floor, the route under churn and the route beside a writer churning a trie of
+//! its own (the control) timed in alternating passes, each ratio taken within one round
+//! (`-- --test 'nothing^'` then skips the criterion cases).
 //!
 //! Setup checks the bench itself: one distinct pass must find the AMQP reference total of
 //! destinations (`warren::workload::reference_destinations`), else the bench panics.
@@ -268,21 +269,20 @@ fn route_keys(s: &Setup, iters: u64, next: &mut usize, out: &mut DestSet<u32>) -
     start.elapsed()
 }
 
-/// Binds and unbinds fresh patterns as fast as it can until `stop` (keeping `CHURN_WINDOW`
-/// bound at a time), then leaves the trie as it found it; returns the changes made.
-fn churn_writer(s: &Setup, stop: &AtomicBool, started: &AtomicBool) -> u64 {
+/// Binds and unbinds `s`'s fresh patterns in `trie` as fast as it can until `stop` (keeping
+/// `CHURN_WINDOW` bound at a time), then leaves the trie as it found it; returns the changes
+/// made.
+fn churn_writer(s: &Setup, trie: &TopicTrie<u32>, stop: &AtomicBool, started: &AtomicBool) -> u64 {
     started.store(true, Ordering::Release);
     let mut i = 0usize;
     let mut ops = 0u64;
     while !stop.load(Ordering::Relaxed) {
         let slot = i % FRESH;
-        s.trie
-            .bind(&s.fresh[slot], s.fresh_dest(slot))
+        trie.bind(&s.fresh[slot], s.fresh_dest(slot))
             .expect("valid");
         if i >= CHURN_WINDOW {
             let old = (i - CHURN_WINDOW) % FRESH;
-            s.trie
-                .unbind(&s.fresh[old], s.fresh_dest(old))
+            trie.unbind(&s.fresh[old], s.fresh_dest(old))
                 .expect("valid");
         }
         i += 1;
@@ -291,17 +291,17 @@ fn churn_writer(s: &Setup, stop: &AtomicBool, started: &AtomicBool) -> u64 {
     // Leave the trie as found: unbind the window still bound.
     for j in i.saturating_sub(CHURN_WINDOW)..i {
         let slot = j % FRESH;
-        s.trie
-            .unbind(&s.fresh[slot], s.fresh_dest(slot))
+        trie.unbind(&s.fresh[slot], s.fresh_dest(slot))
             .expect("valid");
     }
     ops
 }
 
-/// Routes `iters` keys as [`route_keys`] does while [`churn_writer`] runs; returns the routing
-/// time.
+/// Routes `iters` keys as [`route_keys`] does while [`churn_writer`] runs on `target` (the
+/// routed trie, or for a control one of the writer's own); returns the routing time.
 fn route_keys_with_writer(
     s: &Setup,
+    target: &TopicTrie<u32>,
     iters: u64,
     next: &mut usize,
     out: &mut DestSet<u32>,
@@ -309,7 +309,7 @@ fn route_keys_with_writer(
     let stop = AtomicBool::new(false);
     let started = AtomicBool::new(false);
     std::thread::scope(|scope| {
-        let writer = scope.spawn(|| churn_writer(s, &stop, &started));
+        let writer = scope.spawn(|| churn_writer(s, target, &stop, &started));
         while !started.load(Ordering::Acquire) {
             std::hint::spin_loop();
         }
@@ -350,51 +350,59 @@ fn median(v: &mut [f64]) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-/// `WARREN_BENCH_TOPIC_PAIRS=1`: for each size, [`PAIR_ROUNDS`] rounds, each running three
+/// `WARREN_BENCH_TOPIC_PAIRS=1`: for each size, [`PAIR_ROUNDS`] rounds, each running four
 /// passes over the distinct stream in an order rotated per round: the trie alone, the
-/// exact-key floor, and the trie while [`churn_writer`] runs. Each ratio divides by a pass of
-/// its own round, so no ratio mixes two of a shared machine's moods (criterion measures the
+/// exact-key floor, the trie while [`churn_writer`] runs on it, and the trie while the same
+/// writer runs on a trie of its own holding the same bindings (a control: what a busy writer
+/// on the other core costs a router that shares no table with it). Each ratio divides by a pass
+/// of its own round, so no ratio mixes two of a shared machine's moods (criterion measures the
 /// cases minutes apart); prints the medians and the spread.
 fn topic_pairs() {
     println!("topic pairs: median (min-max) of {PAIR_ROUNDS} rounds, distinct stream");
     for n in sizes() {
         let s = Setup::new(n);
         let exact = exact_map(&s);
+        let own = TopicTrie::new();
+        own.bind_many(s.patterns.iter().map(String::as_str).zip(0u32..))
+            .expect("valid");
         let mut out = DestSet::new();
-        let (mut alone, mut floor, mut churn) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut alone, mut floor) = (Vec::new(), Vec::new());
+        let (mut churn, mut control) = (Vec::new(), Vec::new());
         for round in 0..PAIR_ROUNDS {
-            let mut t = [0.0f64; 3];
-            for k in 0..3 {
-                let which = (k + round) % 3;
+            let mut t = [0.0f64; 4];
+            for k in 0..4 {
+                let which = (k + round) % 4;
+                let mut next = 0;
                 t[which] = match which {
-                    0 => {
-                        let mut next = 0;
-                        per_key(&s, route_keys(&s, keys_u64(&s), &mut next, &mut out))
-                    }
+                    0 => per_key(&s, route_keys(&s, keys_u64(&s), &mut next, &mut out)),
                     1 => floor_pass(&s, &exact, &mut out),
-                    _ => {
-                        let mut next = 0;
-                        per_key(
-                            &s,
-                            route_keys_with_writer(&s, keys_u64(&s), &mut next, &mut out),
-                        )
-                    }
+                    2 => per_key(
+                        &s,
+                        route_keys_with_writer(&s, &s.trie, keys_u64(&s), &mut next, &mut out),
+                    ),
+                    _ => per_key(
+                        &s,
+                        route_keys_with_writer(&s, &own, keys_u64(&s), &mut next, &mut out),
+                    ),
                 };
             }
             alone.push(t[0]);
             floor.push(t[0] / t[1]);
             churn.push(t[2] / t[0]);
+            control.push(t[3] / t[0]);
         }
         let spread = |v: &mut Vec<f64>| {
             let m = median(v);
             format!("{m:.2} ({:.2}-{:.2})", v[0], v[v.len() - 1])
         };
         println!(
-            "  {}: route {} ns; route / exact-map floor {}; with a churning writer / alone {}",
+            "  {}: route {} ns; route / exact-map floor {}; with a churning writer / alone {}; \
+             with that writer on a trie of its own / alone {}",
             s.label,
             spread(&mut alone),
             spread(&mut floor),
-            spread(&mut churn)
+            spread(&mut churn),
+            spread(&mut control)
         );
         assert_eq!(s.trie.len(), s.n, "churn leaves the trie as it found it");
     }
@@ -411,7 +419,7 @@ fn bench_churn(c: &mut Criterion, s: &Setup) {
     });
 
     g.bench_function(BenchmarkId::new("with_writer", &s.label), |b| {
-        b.iter_custom(|iters| route_keys_with_writer(s, iters, &mut next, &mut out))
+        b.iter_custom(|iters| route_keys_with_writer(s, &s.trie, iters, &mut next, &mut out))
     });
     g.finish();
     assert_eq!(s.trie.len(), s.n, "churn leaves the trie as it found it");
