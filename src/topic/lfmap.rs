@@ -123,9 +123,10 @@ impl<'g, V> Table<'g, V> {
     /// published form: the address with log2(`capacity`) in the low bits.
     fn alloc(capacity: usize) -> *mut u8 {
         debug_assert!(capacity.is_power_of_two() && capacity >= 4);
-        // Counts are `u32`, so no table holds more: the map would run out of memory for its
-        // entries long before.
-        assert!(capacity <= 1 << 31, "a table of {capacity} slots");
+        // log2(capacity) must fit the address's free low bits: up to 2^31 slots, more than a
+        // `u32` count can track (the map would run out of memory for its entries long before).
+        let log2 = usize::try_from(capacity.trailing_zeros()).unwrap_or(usize::MAX);
+        assert!(log2 < TABLE_ALIGN, "a table of {capacity} slots");
         let layout = table_layout::<V>(capacity);
         // SAFETY: the layout is not zero-sized (it holds at least the header).
         let base = unsafe { alloc(layout) };
@@ -149,7 +150,6 @@ impl<'g, V> Table<'g, V> {
                 slots.add(i).write(Atomic::null());
             }
         }
-        let log2 = usize::try_from(capacity.trailing_zeros()).unwrap_or(0);
         base.map_addr(|a| a | log2)
     }
 
@@ -773,6 +773,41 @@ mod tests {
             assert!(
                 map.is_empty(&g),
                 "round {round}: a map with no keys drops its table"
+            );
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod large_table_tests {
+    use super::{KeyHasher, LfMap};
+    use crate::sync::pin;
+
+    /// A table's capacity rides in the low bits of its pointer: through every size up to 2^18
+    /// slots (growing, then shrinking as keys go), every key is found with its value and no
+    /// removed key is found.
+    #[test]
+    fn every_capacity_up_to_2_pow_18_finds_its_keys() {
+        let hasher = KeyHasher::new();
+        let h = |k: &[u8]| hasher.hash(k);
+        let map = LfMap::<u32>::new();
+        let keys: Vec<String> = (0..100_000).map(|i| format!("key.{i}")).collect();
+        let g = pin();
+        for (v, k) in (0u32..).zip(&keys) {
+            map.insert(h(k.as_bytes()), k.as_bytes(), v, h, &g);
+        }
+        for (v, k) in (0u32..).zip(&keys) {
+            assert_eq!(map.get(h(k.as_bytes()), k.as_bytes(), &g), Some(&v), "{k}");
+        }
+        for k in keys.iter().skip(1000) {
+            assert!(map.remove(h(k.as_bytes()), k.as_bytes(), h, &g));
+        }
+        for (v, k) in (0u32..).zip(&keys) {
+            let want = (v < 1000).then_some(v);
+            assert_eq!(
+                map.get(h(k.as_bytes()), k.as_bytes(), &g).copied(),
+                want,
+                "{k}"
             );
         }
     }
