@@ -79,6 +79,10 @@ struct Header {
     used: AtomicU32,
     /// Entries holding a value. Writer only.
     live: AtomicU32,
+    /// log2 of the capacity, for freeing the block from its address alone (a retired table is
+    /// queued by its plain address: leak checkers such as valgrind's take a pointer into a
+    /// block's middle, as the published word is, for a possible leak).
+    log2: u32,
 }
 
 /// Where a table's tags start in its allocation.
@@ -92,8 +96,16 @@ fn slots_at<V>(capacity: usize) -> usize {
 
 /// The allocation of a table of `capacity` slots.
 fn table_layout<V>(capacity: usize) -> Layout {
-    let size = slots_at::<V>(capacity) + capacity * size_of::<Atomic<Entry<V>>>();
-    Layout::from_size_align(size, TABLE_ALIGN).expect("a table's size fits the address space")
+    // A checked upper bound first (the padding before the slots is under one slot's
+    // alignment): below it, the exact size, and the offsets later computed from the capacity
+    // of a table that exists, cannot overflow.
+    let bound = capacity
+        .checked_mul(size_of::<AtomicU8>() + size_of::<Atomic<Entry<V>>>())
+        .and_then(|arrays| arrays.checked_add(TAGS_AT + align_of::<Atomic<Entry<V>>>()));
+    bound
+        .map(|_| slots_at::<V>(capacity) + capacity * size_of::<Atomic<Entry<V>>>())
+        .and_then(|size| Layout::from_size_align(size, TABLE_ALIGN).ok())
+        .expect("a table's size fits the address space")
 }
 
 /// A table: a [`Header`], then one tag per slot, then the slots (their number a power of two),
@@ -140,6 +152,7 @@ impl<'g, V> Table<'g, V> {
             base.cast::<Header>().write(Header {
                 used: AtomicU32::new(0),
                 live: AtomicU32::new(0),
+                log2: capacity.trailing_zeros(),
             });
             let tags = base.add(TAGS_AT).cast::<AtomicU8>();
             for i in 0..capacity {
@@ -169,16 +182,27 @@ impl<'g, V> Table<'g, V> {
         })
     }
 
-    /// Frees the table published as `word` (not its entries).
+    /// The block's address, without the capacity bits.
+    fn base(self) -> *mut () {
+        self.base.as_ptr().cast()
+    }
+
+    /// Frees the table at `base` (its [`base`](Self::base); not its entries).
     ///
     /// # Safety
     ///
-    /// `word` came from [`alloc`](Self::alloc), no one can reach the table any more, and it is
-    /// freed once.
-    unsafe fn free(word: *mut ()) {
-        // SAFETY: the caller's promise; the view is not used after the table is gone.
-        let Some(table) = (unsafe { Table::<V>::from_word(word.cast()) }) else {
+    /// `base` is the block of a table from [`alloc`](Self::alloc), no one can reach the table
+    /// any more, and it is freed once.
+    unsafe fn free(base: *mut ()) {
+        let Some(base) = NonNull::new(base.cast::<u8>()) else {
             return;
+        };
+        // SAFETY: the caller's promise: `alloc` wrote the header at `base`.
+        let log2 = unsafe { base.cast::<Header>().as_ref() }.log2;
+        let table = Table::<V> {
+            base,
+            log2: usize::try_from(log2).unwrap_or(usize::MAX),
+            _slots: PhantomData,
         };
         let capacity = table.capacity();
         // SAFETY: the parts were written by `alloc` with these types and offsets and are dropped
@@ -374,11 +398,12 @@ impl<V> LfMap<V> {
     /// replaces. Writer only.
     fn publish(&self, word: *mut u8, guard: &Guard) {
         let old = self.table.swap(word, Release);
-        if !old.is_null() {
+        // SAFETY: `old` is null or a table from `Table::alloc`, owned by this map until now.
+        if let Some(old) = unsafe { Table::<V>::from_word(old) } {
             // SAFETY: (1) `old` was just unlinked, so no reader pinned after the swap can reach
             // it; (2) writers are serialised, so no one else retires it; (3) `Table::free`
-            // frees only the block of slots and tags, which any thread may free.
-            unsafe { retire_with(old.cast(), Table::<V>::free, guard) };
+            // frees only the block of counts, tags and slots, which any thread may free.
+            unsafe { retire_with(old.base(), Table::<V>::free, guard) };
         }
     }
 
@@ -620,7 +645,7 @@ impl<V> Drop for LfMap<V> {
                         drop(ptr.into_owned());
                     }
                 }
-                Table::<V>::free(word.cast());
+                Table::<V>::free(table.base());
             }
         }
     }
