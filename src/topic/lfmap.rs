@@ -801,12 +801,6 @@ mod tests {
             );
         }
     }
-}
-
-#[cfg(all(test, not(loom)))]
-mod large_table_tests {
-    use super::{KeyHasher, LfMap};
-    use crate::sync::pin;
 
     /// A table's capacity rides in the low bits of its pointer: through every size up to 2^18
     /// slots (growing, then shrinking as keys go), every key is found with its value and no
