@@ -118,7 +118,7 @@ fn table_layout<V>(capacity: usize) -> Layout {
 /// to the map.
 struct Table<'g, V> {
     base: NonNull<u8>,
-    log2: usize,
+    log2: u32,
     _slots: PhantomData<&'g [Atomic<Entry<V>>]>,
 }
 
@@ -137,33 +137,42 @@ impl<'g, V> Table<'g, V> {
         debug_assert!(capacity.is_power_of_two() && capacity >= 4);
         // log2(capacity) must fit the address's free low bits: up to 2^31 slots, more than a
         // `u32` count can track (the map would run out of memory for its entries long before).
-        let log2 = usize::try_from(capacity.trailing_zeros()).unwrap_or(usize::MAX);
-        assert!(log2 < TABLE_ALIGN, "a table of {capacity} slots");
+        let log2 = capacity.trailing_zeros();
+        assert!(
+            u32_to_usize(log2) < TABLE_ALIGN,
+            "a table of {capacity} slots"
+        );
         let layout = table_layout::<V>(capacity);
         // SAFETY: the layout is not zero-sized (it holds at least the header).
-        let base = unsafe { alloc(layout) };
-        if base.is_null() {
+        let Some(base) = NonNull::new(unsafe { alloc(layout) }) else {
             handle_alloc_error(layout);
-        }
-        // SAFETY: `base` is a fresh allocation of `layout`, which holds the header at 0,
-        // `capacity` tags from `TAGS_AT` and `capacity` slots from `slots_at`, each offset a
+        };
+        let table = Table::<V>::at(base, log2);
+        // SAFETY: `base` is a fresh allocation of `layout`, which holds the header at 0 and
+        // `capacity` tags and slots where `tags_ptr` and `slots_ptr` point, each offset a
         // multiple of its type's alignment; every part is written once, before any read.
         unsafe {
             base.cast::<Header>().write(Header {
                 used: AtomicU32::new(0),
                 live: AtomicU32::new(0),
-                log2: capacity.trailing_zeros(),
+                log2,
             });
-            let tags = base.add(TAGS_AT).cast::<AtomicU8>();
             for i in 0..capacity {
-                tags.add(i).write(AtomicU8::new(EMPTY));
-            }
-            let slots = base.add(slots_at::<V>(capacity)).cast::<Atomic<Entry<V>>>();
-            for i in 0..capacity {
-                slots.add(i).write(Atomic::null());
+                table.tags_ptr().add(i).write(AtomicU8::new(EMPTY));
+                table.slots_ptr().add(i).write(Atomic::null());
             }
         }
-        base.map_addr(|a| a | log2)
+        base.as_ptr().map_addr(|a| a | u32_to_usize(log2))
+    }
+
+    /// The view of the block at `base`, of 2^`log2` slots.
+    #[inline]
+    fn at(base: NonNull<u8>, log2: u32) -> Self {
+        Table {
+            base,
+            log2,
+            _slots: PhantomData,
+        }
     }
 
     /// The table published as `word`, or `None` for null.
@@ -175,11 +184,8 @@ impl<'g, V> Table<'g, V> {
     #[inline]
     unsafe fn from_word(word: *mut u8) -> Option<Self> {
         let base = NonNull::new(word.map_addr(|a| a & !(TABLE_ALIGN - 1)))?;
-        Some(Table {
-            base,
-            log2: word.addr() & (TABLE_ALIGN - 1),
-            _slots: PhantomData,
-        })
+        let log2 = u32::try_from(word.addr() & (TABLE_ALIGN - 1)).unwrap_or(0);
+        Some(Table::at(base, log2))
     }
 
     /// The block's address, without the capacity bits.
@@ -198,27 +204,34 @@ impl<'g, V> Table<'g, V> {
             return;
         };
         // SAFETY: the caller's promise: `alloc` wrote the header at `base`.
-        let log2 = unsafe { base.cast::<Header>().as_ref() }.log2;
-        let table = Table::<V> {
-            base,
-            log2: usize::try_from(log2).unwrap_or(usize::MAX),
-            _slots: PhantomData,
-        };
+        let table = Table::<V>::at(base, unsafe { base.cast::<Header>().as_ref() }.log2);
         let capacity = table.capacity();
         // SAFETY: the parts were written by `alloc` with these types and offsets and are dropped
         // once (a no-op for std's atomics); then the block goes with the layout it came from.
         unsafe {
-            let base = table.base.as_ptr();
-            ptr::drop_in_place(ptr::slice_from_raw_parts_mut(
-                base.add(TAGS_AT).cast::<AtomicU8>(),
-                capacity,
-            ));
-            ptr::drop_in_place(ptr::slice_from_raw_parts_mut(
-                base.add(slots_at::<V>(capacity)).cast::<Atomic<Entry<V>>>(),
-                capacity,
-            ));
-            ptr::drop_in_place(base.cast::<Header>());
-            dealloc(base, table_layout::<V>(capacity));
+            ptr::drop_in_place(ptr::slice_from_raw_parts_mut(table.tags_ptr(), capacity));
+            ptr::drop_in_place(ptr::slice_from_raw_parts_mut(table.slots_ptr(), capacity));
+            ptr::drop_in_place(base.cast::<Header>().as_ptr());
+            dealloc(base.as_ptr(), table_layout::<V>(capacity));
+        }
+    }
+
+    /// Where the tags start: `TAGS_AT` into the block.
+    #[inline]
+    fn tags_ptr(self) -> *mut AtomicU8 {
+        // SAFETY: the block of a table of this capacity extends past `TAGS_AT` (`table_layout`).
+        unsafe { self.base.as_ptr().add(TAGS_AT).cast() }
+    }
+
+    /// Where the slots start: `slots_at(capacity)` into the block.
+    #[inline]
+    fn slots_ptr(self) -> *mut Atomic<Entry<V>> {
+        // SAFETY: as for `tags_ptr`, with the slots' offset.
+        unsafe {
+            self.base
+                .as_ptr()
+                .add(slots_at::<V>(self.capacity()))
+                .cast()
         }
     }
 
@@ -242,27 +255,14 @@ impl<'g, V> Table<'g, V> {
     /// One tag per slot (see the module docs).
     #[inline]
     fn tags(self) -> &'g [AtomicU8] {
-        // SAFETY: `alloc` wrote `capacity` tags from `TAGS_AT`; the block lives for `'g`.
-        unsafe {
-            std::slice::from_raw_parts(
-                self.base.as_ptr().add(TAGS_AT).cast::<AtomicU8>(),
-                self.capacity(),
-            )
-        }
+        // SAFETY: `alloc` wrote `capacity` tags there; the block lives for `'g`.
+        unsafe { std::slice::from_raw_parts(self.tags_ptr(), self.capacity()) }
     }
 
     #[inline]
     fn slots(self) -> &'g [Atomic<Entry<V>>] {
-        // SAFETY: `alloc` wrote `capacity` slots from `slots_at`; the block lives for `'g`.
-        unsafe {
-            std::slice::from_raw_parts(
-                self.base
-                    .as_ptr()
-                    .add(slots_at::<V>(self.capacity()))
-                    .cast::<Atomic<Entry<V>>>(),
-                self.capacity(),
-            )
-        }
+        // SAFETY: `alloc` wrote `capacity` slots there; the block lives for `'g`.
+        unsafe { std::slice::from_raw_parts(self.slots_ptr(), self.capacity()) }
     }
 
     /// Puts `entry` into the first empty slot of `hash`'s probe and counts it. Writer only;
