@@ -208,6 +208,19 @@ impl<'g, T> Shared<'g, T> {
     pub(crate) unsafe fn into_owned(self) -> Owned<T> {
         Owned { ptr: self.ptr }
     }
+
+    /// The address, as a byte pointer (see `sync::shared_addr`).
+    pub(crate) fn addr(self) -> *mut u8 {
+        self.ptr.cast()
+    }
+
+    /// The pointer at `addr`, from [`addr`](Self::addr).
+    pub(crate) fn from_addr(addr: *mut u8) -> Self {
+        Shared {
+            ptr: addr.cast(),
+            _life: PhantomData,
+        }
+    }
 }
 
 impl<T> Pointer<T> for Shared<'_, T> {

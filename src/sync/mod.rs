@@ -95,6 +95,26 @@ pub(crate) unsafe fn retire_with(ptr: *mut (), free: unsafe fn(*mut ()), guard: 
     let _ = (ptr, free, guard);
 }
 
+/// The address `p` holds, as a byte pointer: a structure that publishes it in a word of its own
+/// can tag its low bits (free up to `T`'s alignment).
+#[inline]
+pub(crate) fn shared_addr<T>(p: Shared<'_, T>) -> *mut u8 {
+    #[cfg(not(loom))]
+    return p.as_raw().cast_mut().cast();
+    #[cfg(loom)]
+    return p.addr();
+}
+
+/// The pointer whose address [`shared_addr`] gave (with any tag bits cleared): dereferencing it
+/// is sound where dereferencing the original was.
+#[inline]
+pub(crate) fn shared_at<'g, T>(addr: *mut u8) -> Shared<'g, T> {
+    #[cfg(not(loom))]
+    return Shared::from(addr.cast::<T>().cast_const());
+    #[cfg(loom)]
+    return Shared::from_addr(addr);
+}
+
 /// Frees what the collector has found safe to free; writers call it after each change, once
 /// their lock is released. Bounded by what was queued when it started.
 pub(crate) fn reclaim() {

@@ -5,8 +5,8 @@
 //! epoch-protected pointers to immutable entries (`Entry`: the value and, up to
 //! [`KEY_INLINE`] bytes, the key, inline, so a hit compares the key and reads the value in one
 //! allocation, without another pointer hop), with a tag byte per slot; a table's counts, tags
-//! and slots are one allocation, published as one tagged pointer ([`Table`]). The hash is the
-//! owner's (a [`KeyHasher`], one per trie, so a key word hashed once serves every node's table)
+//! and slots are one allocation, published as one tagged pointer ([`Table`]); a map with one key
+//! publishes that key's entry alone, without a table ([`View::Lone`]). The hash is the owner's (a [`KeyHasher`], one per trie, so a key word hashed once serves every node's table)
 //! and is not stored: a rebuild rehashes.
 //!
 //! # Protocol
@@ -30,6 +30,13 @@
 //!   same live entries (shared, not copied), publishes it (`Release`), and retires the old
 //!   table. A reader still in the old table finds the same live entries there.
 //! - Every table keeps at least one empty slot, so a probe always ends.
+//! - A map with one key publishes its entry itself, in place of a table (the entry's address
+//!   with bit 0 set): a probe compares the key at once, without hash, tags or slots. Most maps
+//!   of a large trie hold one key (95% of the child tables at 1M bindings), and this form saves
+//!   their probes one dependent miss and their tables' memory. A second key builds a table
+//!   holding both entries (shared, not copied); a removal that leaves one live key publishes
+//!   that entry alone again. Replacing or removing the lone key publishes the new entry, or
+//!   null, and retires the old one.
 //!
 //! # Ownership
 //!
@@ -46,8 +53,8 @@
 
 use crate::sync::epoch::{Atomic, Owned, Shared};
 use crate::sync::{
-    load_ptr_for_writer, load_u8_for_writer, prefetch, retire, retire_with, unprotected, AtomicPtr,
-    AtomicU32, AtomicU8, Guard, WriterLoad,
+    load_ptr_for_writer, load_u8_for_writer, prefetch, retire, retire_with, shared_addr, shared_at,
+    unprotected, AtomicPtr, AtomicU32, AtomicU8, Guard, WriterLoad,
 };
 use smallvec::SmallVec;
 use std::alloc::{alloc, dealloc, handle_alloc_error, Layout};
@@ -68,9 +75,14 @@ struct Entry<V> {
     val: V,
 }
 
-/// Tables are aligned to this, so the low bits of a table's address are free to hold log2 of
-/// its capacity: 32 allows 2^31 slots, as many as a `u32` count can track.
-const TABLE_ALIGN: usize = 32;
+/// Tables are aligned to this, so the low bits of a table's address are free: bits 1 to 5 hold
+/// log2 of its capacity (up to 2^31 slots, as many as a `u32` count can track) and bit 0 is
+/// clear ([`LONE`]).
+const TABLE_ALIGN: usize = 64;
+
+/// Bit 0 of a map's word: set when the word is the address of the map's one entry rather than
+/// a table (entries are aligned to at least 8, so the bit is free in their addresses too).
+const LONE: usize = 1;
 
 /// The head of a table's allocation; its tags, then its slots, follow it.
 #[repr(C)]
@@ -132,14 +144,15 @@ impl<V> Copy for Table<'_, V> {}
 
 impl<'g, V> Table<'g, V> {
     /// Allocates an empty table of `capacity` slots (a power of two, at least 4) and returns its
-    /// published form: the address with log2(`capacity`) in the low bits.
+    /// published form: the address with log2(`capacity`) in bits 1 to 5.
     fn alloc(capacity: usize) -> *mut u8 {
         debug_assert!(capacity.is_power_of_two() && capacity >= 4);
-        // log2(capacity) must fit the address's free low bits: up to 2^31 slots, more than a
-        // `u32` count can track (the map would run out of memory for its entries long before).
+        // log2(capacity) must fit the address's free low bits above `LONE`: up to 2^31 slots,
+        // more than a `u32` count can track (the map would run out of memory for its entries
+        // long before).
         let log2 = capacity.trailing_zeros();
         assert!(
-            u32_to_usize(log2) < TABLE_ALIGN,
+            u32_to_usize(log2) << 1 < TABLE_ALIGN,
             "a table of {capacity} slots"
         );
         let layout = table_layout::<V>(capacity);
@@ -162,7 +175,7 @@ impl<'g, V> Table<'g, V> {
                 table.slots_ptr().add(i).write(Atomic::null());
             }
         }
-        base.as_ptr().map_addr(|a| a | u32_to_usize(log2))
+        base.as_ptr().map_addr(|a| a | u32_to_usize(log2) << 1)
     }
 
     /// The view of the block at `base`, of 2^`log2` slots.
@@ -184,7 +197,7 @@ impl<'g, V> Table<'g, V> {
     #[inline]
     unsafe fn from_word(word: *mut u8) -> Option<Self> {
         let base = NonNull::new(word.map_addr(|a| a & !(TABLE_ALIGN - 1)))?;
-        let log2 = u32::try_from(word.addr() & (TABLE_ALIGN - 1)).unwrap_or(0);
+        let log2 = u32::try_from((word.addr() & (TABLE_ALIGN - 1)) >> 1).unwrap_or(0);
         Some(Table::at(base, log2))
     }
 
@@ -369,6 +382,38 @@ fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     }
 }
 
+/// What a map's word publishes: a table, or the map's one entry alone.
+enum View<'g, V> {
+    /// A table (at least one live key, or tombstones on their way out).
+    Table(Table<'g, V>),
+    /// The map's one key, without a table: the word is the entry's address with [`LONE`] set.
+    Lone(Shared<'g, Entry<V>>),
+}
+
+impl<'g, V> View<'g, V> {
+    /// What `word` publishes, or `None` for null.
+    ///
+    /// # Safety
+    ///
+    /// `word` is null, a table from [`Table::alloc`], or [`lone_word`] of a live entry; and
+    /// neither is freed during `'g` (reachable by a guard pinned for `'g`, or owned by the
+    /// caller).
+    #[inline]
+    unsafe fn from_word(word: *mut u8) -> Option<Self> {
+        if word.addr() & LONE != 0 {
+            return Some(View::Lone(shared_at(word.map_addr(|a| a & !LONE))));
+        }
+        // SAFETY: the caller's promise, for a table's word.
+        unsafe { Table::from_word(word) }.map(View::Table)
+    }
+}
+
+/// The word that publishes `entry` as a map's one key.
+fn lone_word<V>(entry: Shared<'_, Entry<V>>) -> *mut u8 {
+    const { assert!(align_of::<Entry<V>>() > LONE) };
+    shared_addr(entry).map_addr(|a| a | LONE)
+}
+
 impl<V> LfMap<V> {
     /// An empty map; allocates nothing.
     pub(crate) fn new() -> Self {
@@ -378,28 +423,30 @@ impl<V> LfMap<V> {
         }
     }
 
-    /// The current table, for a reader.
+    /// What the map publishes now, for a reader.
     #[inline]
-    fn current<'g>(&self, _guard: &'g Guard) -> Option<Table<'g, V>> {
-        // SAFETY: the word is null or a table from `Table::alloc`, which is freed only through
-        // `retire_with` once unlinked, after every guard pinned before the unlink (`_guard`
-        // is one, and the `Acquire` load saw the table linked) is gone.
-        unsafe { Table::from_word(self.table.load(Acquire)) }
+    fn current<'g>(&self, _guard: &'g Guard) -> Option<View<'g, V>> {
+        // SAFETY: the word is null, a table from `Table::alloc` or a lone entry, each freed
+        // only through `retire_with` / `retire` once unlinked, after every guard pinned before
+        // the unlink (`_guard` is one, and the `Acquire` load saw it linked) is gone.
+        unsafe { View::from_word(self.table.load(Acquire)) }
     }
 
-    /// The current table, for the serialised writer (see [`WriterLoad`]).
+    /// What the map publishes now, for the serialised writer (see [`WriterLoad`]).
     #[inline]
-    fn current_for_writer<'g>(&self, _guard: &'g Guard) -> Option<Table<'g, V>> {
-        // SAFETY: as in `current`; only writers unlink tables, and this one is the only writer.
-        unsafe { Table::from_word(load_ptr_for_writer(&self.table)) }
+    fn current_for_writer<'g>(&self, _guard: &'g Guard) -> Option<View<'g, V>> {
+        // SAFETY: as in `current`; only writers unlink, and this one is the only writer.
+        unsafe { View::from_word(load_ptr_for_writer(&self.table)) }
     }
 
-    /// Publishes `word` (a table from `Table::alloc`, or null) and retires the table it
-    /// replaces. Writer only.
+    /// Publishes `word` (a table from `Table::alloc`, a [`lone_word`], or null) and retires the
+    /// table it replaces. A lone entry it replaces is the caller's to retire or keep (in the
+    /// new table). Writer only.
     fn publish(&self, word: *mut u8, guard: &Guard) {
         let old = self.table.swap(word, Release);
-        // SAFETY: `old` is null or a table from `Table::alloc`, owned by this map until now.
-        if let Some(old) = unsafe { Table::<V>::from_word(old) } {
+        // SAFETY: `old` is null, a lone entry or a table from `Table::alloc`, owned by this map
+        // until now.
+        if let Some(View::Table(old)) = unsafe { View::<V>::from_word(old) } {
             // SAFETY: (1) `old` was just unlinked, so no reader pinned after the swap can reach
             // it; (2) writers are serialised, so no one else retires it; (3) `Table::free`
             // frees only the block of counts, tags and slots, which any thread may free.
@@ -418,23 +465,12 @@ impl<V> LfMap<V> {
         load_ptr_for_writer(&self.table).is_null()
     }
 
-    /// The current table and the slot of `key` in it, for the writer (see [`WriterLoad`]).
-    fn find_for_writer<'g>(
-        &self,
-        hash: u64,
-        key: &[u8],
-        guard: &'g Guard,
-    ) -> Option<(Table<'g, V>, usize)> {
-        let table = self.current_for_writer(guard)?;
-        find_in::<V, true>(table, hash, key, guard).map(|(i, _)| (table, i))
-    }
-
-    /// The current table, for a reader that wants to start a probe's loads early
+    /// What the map publishes, for a reader that wants to start a probe's loads early
     /// ([`Reader::prefetch`]) and finish it later; `None` while the map is empty.
     #[inline]
     pub(crate) fn reader<'g>(&self, guard: &'g Guard) -> Option<Reader<'g, V>> {
         Some(Reader {
-            table: self.current(guard)?,
+            view: self.current(guard)?,
             guard,
         })
     }
@@ -482,31 +518,65 @@ impl<V> LfMap<V> {
         // SAFETY: `new` is a live allocation made above; only a later writer can unlink it, and
         // it would retire it through `retire`, which waits for `guard`.
         let val = unsafe { &new.deref().val };
-        if let Some((table, i)) = self.find_for_writer(hash, key, guard) {
+        match self.current_for_writer(guard) {
+            None => self.publish(lone_word(new), guard),
+            Some(View::Lone(old)) => {
+                // SAFETY: the published entry is live; only this (serialised) writer retires it.
+                let old_key = &unsafe { old.deref() }.key;
+                if bytes_eq(old_key, key) {
+                    self.publish(lone_word(new), guard);
+                    // SAFETY: as for a replaced slot below: `old` was just unlinked, writers are
+                    // serialised, and entries are `Send` when their values are.
+                    unsafe { retire(old, guard) };
+                } else {
+                    // A second key: a table holding both (the old entry moves, shared).
+                    let word = Table::<V>::alloc(4);
+                    // SAFETY: `word` was just allocated by `Table::alloc`; only this call holds it.
+                    let table = unsafe { Table::<V>::from_word(word) }.expect("a new table");
+                    // Relaxed: the table is published below with `Release`.
+                    table.place(rehash(old_key), old, Relaxed);
+                    table.place(hash, new, Relaxed);
+                    self.publish(word, guard);
+                }
+            }
+            Some(View::Table(table)) => self.insert_in(table, hash, key, new, &rehash, guard),
+        }
+        val
+    }
+
+    /// [`insert`](Self::insert) of the entry `new` when the map has a table.
+    fn insert_in(
+        &self,
+        table: Table<'_, V>,
+        hash: u64,
+        key: &[u8],
+        new: Shared<'_, Entry<V>>,
+        rehash: &impl Fn(&[u8]) -> u64,
+        guard: &Guard,
+    ) {
+        if let Some((i, _)) = find_in::<V, true>(table, hash, key, guard) {
             let old = table.slots()[i].swap(new, Release, guard);
             // SAFETY: (1) `old` came from `Owned` and was just unlinked from the current table;
             // the older tables that also held it were retired before, so no reader pinned after
             // this swap can reach it; (2) writers are serialised, so no one else unlinks it;
             // (3) entries are `Send` when their values are.
             unsafe { retire(old, guard) };
-            return val;
+            return;
         }
-        let (used, live, capacity) = match self.current_for_writer(guard) {
-            Some(t) => (
-                t.header().used.load(Relaxed),
-                t.header().live.load(Relaxed),
-                t.capacity(),
-            ),
-            None => (0, 0, 0),
+        let header = table.header();
+        let (used, live) = (header.used.load(Relaxed), header.live.load(Relaxed));
+        let table = if (u64::from(used) + 1) * 4
+            > u64::try_from(table.capacity()).unwrap_or(u64::MAX) * 3
+        {
+            self.rebuild(table, u32_to_usize(live) + 1, rehash, guard);
+            match self.current_for_writer(guard) {
+                Some(View::Table(table)) => table,
+                _ => unreachable!("a rebuild with room for two keys or more publishes a table"),
+            }
+        } else {
+            table
         };
-        if (u64::from(used) + 1) * 4 > u64::try_from(capacity).unwrap_or(u64::MAX) * 3 {
-            self.rebuild(u32_to_usize(live) + 1, &rehash, guard);
-        }
-        let table = self
-            .current_for_writer(guard)
-            .expect("rebuild published a table");
         table.place(hash, new, Release);
-        val
     }
 
     /// Removes `key`; returns whether it was there.
@@ -519,43 +589,69 @@ impl<V> LfMap<V> {
         rehash: impl Fn(&[u8]) -> u64,
         guard: &Guard,
     ) -> bool {
-        let Some((table, i)) = self.find_for_writer(hash, key, guard) else {
-            return false;
-        };
-        let old = table.slots()[i].swap(Shared::null(), Release, guard);
-        // SAFETY: as in `insert`'s replacement: `old` is unlinked from every table a new reader
-        // can reach, and writers are serialised.
-        unsafe { retire(old, guard) };
-        let live = table.header().live.fetch_sub(1, Relaxed) - 1;
-        let used = table.header().used.load(Relaxed);
-        if live == 0 || (used > 8 && u64::from(live) * 4 < u64::from(used)) {
-            self.rebuild(u32_to_usize(live), &rehash, guard);
-        }
-        true
-    }
-
-    /// Publishes a table with room for `room` live entries holding the current live entries
-    /// (no table when `room` is 0), and retires the old table.
-    fn rebuild(&self, room: usize, rehash: &impl Fn(&[u8]) -> u64, guard: &Guard) {
-        let word = if room == 0 {
-            ptr::null_mut()
-        } else {
-            Table::<V>::alloc((room * 2).max(4).next_power_of_two())
-        };
-        // SAFETY: `word` was just allocated by `Table::alloc`, and only this function holds it.
-        let new = unsafe { Table::<V>::from_word(word) };
-        if let (Some(old), Some(table)) = (self.current_for_writer(guard), new) {
-            for slot in old.slots() {
-                let ptr = slot.load_for_writer(guard);
-                // SAFETY: slots of the current table point to live allocations owned by the
-                // map; only this (serialised) writer retires them.
-                let Some(entry) = (unsafe { ptr.as_ref() }) else {
-                    continue;
+        match self.current_for_writer(guard) {
+            None => false,
+            Some(View::Lone(old)) => {
+                // SAFETY: the published entry is live; only this (serialised) writer retires it.
+                if !bytes_eq(&unsafe { old.deref() }.key, key) {
+                    return false;
+                }
+                self.publish(ptr::null_mut(), guard);
+                // SAFETY: as in `insert_in`'s replacement: `old` was just unlinked, and writers
+                // are serialised.
+                unsafe { retire(old, guard) };
+                true
+            }
+            Some(View::Table(table)) => {
+                let Some((i, _)) = find_in::<V, true>(table, hash, key, guard) else {
+                    return false;
                 };
-                // Relaxed: the new table is published below with `Release`.
-                table.place(rehash(&entry.key), ptr, Relaxed);
+                let old = table.slots()[i].swap(Shared::null(), Release, guard);
+                // SAFETY: as in `insert_in`'s replacement: `old` is unlinked from every table a
+                // new reader can reach, and writers are serialised.
+                unsafe { retire(old, guard) };
+                let live = table.header().live.fetch_sub(1, Relaxed) - 1;
+                let used = table.header().used.load(Relaxed);
+                if live <= 1 || (used > 8 && u64::from(live) * 4 < u64::from(used)) {
+                    self.rebuild(table, u32_to_usize(live), &rehash, guard);
+                }
+                true
             }
         }
+    }
+
+    /// Publishes what holds the live entries of `old` (the current table) with room for
+    /// `room` keys: nothing when `room` is 0, the one live entry alone when it is 1, else a new
+    /// table; and retires `old`.
+    fn rebuild(
+        &self,
+        old: Table<'_, V>,
+        room: usize,
+        rehash: &impl Fn(&[u8]) -> u64,
+        guard: &Guard,
+    ) {
+        let mut live = old
+            .slots()
+            .iter()
+            .map(|slot| slot.load_for_writer(guard))
+            .filter(|ptr| !ptr.is_null());
+        let word = match room {
+            0 => ptr::null_mut(),
+            1 => live.next().map_or(ptr::null_mut(), lone_word),
+            _ => {
+                let word = Table::<V>::alloc((room * 2).max(4).next_power_of_two());
+                // SAFETY: `word` was just allocated by `Table::alloc`; only this call holds it.
+                let table = unsafe { Table::<V>::from_word(word) }.expect("a new table");
+                for ptr in live {
+                    // SAFETY: slots of the current table point to live allocations owned by
+                    // the map; only this (serialised) writer retires them.
+                    let entry = unsafe { ptr.deref() };
+                    // Relaxed: the new table is published below with `Release`.
+                    table.place(rehash(&entry.key), ptr, Relaxed);
+                }
+                word
+            }
+        };
         self.publish(word, guard);
     }
 }
@@ -609,23 +705,47 @@ fn find_in<'g, V, const WRITER: bool>(
 /// requests its first lines early and reads them later, so the misses of several independent
 /// probes overlap instead of following one another.
 pub(crate) struct Reader<'g, V> {
-    table: Table<'g, V>,
+    view: View<'g, V>,
     guard: &'g Guard,
 }
 
 impl<'g, V> Reader<'g, V> {
-    /// Starts loading the lines a [`get`](Self::get) of `hash` reads first: its tag and slot.
+    /// Whether a probe needs the key's hash: a lone entry is compared without one (callers
+    /// may then pass any hash to [`prefetch`](Self::prefetch) and [`get`](Self::get)).
     #[inline]
-    pub(crate) fn prefetch(&self, hash: u64) {
-        let i = start_slot(hash, self.table.mask());
-        prefetch(&self.table.tags()[i]);
-        prefetch(&self.table.slots()[i]);
+    pub(crate) fn needs_hash(&self) -> bool {
+        matches!(self.view, View::Table(_))
     }
 
-    /// As [`LfMap::get`], in this table.
+    /// Starts loading the lines a [`get`](Self::get) of `hash` reads first: its tag and slot,
+    /// or the lone entry.
+    #[inline]
+    pub(crate) fn prefetch(&self, hash: u64) {
+        match self.view {
+            View::Table(table) => {
+                let i = start_slot(hash, table.mask());
+                prefetch(&table.tags()[i]);
+                prefetch(&table.slots()[i]);
+            }
+            View::Lone(entry) => prefetch(shared_addr(entry)),
+        }
+    }
+
+    /// As [`LfMap::get`], in what this reader holds.
     #[inline]
     pub(crate) fn get(&self, hash: u64, key: &[u8]) -> Option<&'g V> {
-        find_in::<V, false>(self.table, hash, key, self.guard).map(|(_, e)| &e.val)
+        match self.view {
+            View::Table(table) => {
+                find_in::<V, false>(table, hash, key, self.guard).map(|(_, e)| &e.val)
+            }
+            View::Lone(entry) => {
+                // SAFETY: the map published this entry when the reader loaded its word under
+                // `self.guard`; it is freed only through `retire` once unlinked, after that
+                // guard is gone.
+                let entry = unsafe { entry.deref() };
+                bytes_eq(&entry.key, key).then_some(&entry.val)
+            }
+        }
     }
 }
 
@@ -637,15 +757,18 @@ impl<V> Drop for LfMap<V> {
         // either in the current table or were retired already.
         unsafe {
             let guard = unprotected();
-            let word = load_ptr_for_writer(&self.table);
-            if let Some(table) = Table::<V>::from_word(word) {
-                for slot in table.slots() {
-                    let ptr = slot.load_for_writer(guard);
-                    if !ptr.is_null() {
-                        drop(ptr.into_owned());
+            match View::<V>::from_word(load_ptr_for_writer(&self.table)) {
+                None => {}
+                Some(View::Lone(entry)) => drop(entry.into_owned()),
+                Some(View::Table(table)) => {
+                    for slot in table.slots() {
+                        let ptr = slot.load_for_writer(guard);
+                        if !ptr.is_null() {
+                            drop(ptr.into_owned());
+                        }
                     }
+                    Table::<V>::free(table.base());
                 }
-                Table::<V>::free(table.base());
             }
         }
     }
@@ -706,6 +829,35 @@ mod loom_tests {
         });
     }
 
+    /// A map's one key stays found while a second key comes and goes (the map moves from a lone
+    /// entry to a table and back to a lone entry); the second is found or not, never torn.
+    #[test]
+    fn lone_key_survives_a_table_and_back() {
+        loom::model(|| {
+            let map = Arc::new(LfMap::<u32>::new());
+            map.insert(H, b"stable", 1, same, &pin());
+            let writer = {
+                let map = Arc::clone(&map);
+                thread::spawn(move || {
+                    let g = pin();
+                    map.insert(H, b"other", 2, same, &g);
+                    map.remove(H, b"other", same, &g);
+                })
+            };
+            {
+                let g = pin();
+                assert_eq!(map.get(H, b"stable", &g), Some(&1));
+                let other = map.get(H, b"other", &g);
+                assert!(other.is_none() || other == Some(&2));
+                assert_eq!(map.get(H, b"stable", &g), Some(&1));
+            }
+            writer.join().unwrap();
+            let g = pin();
+            assert_eq!(map.get(H, b"other", &g), None);
+            assert_eq!(map.get(H, b"stable", &g), Some(&1));
+        });
+    }
+
     /// A value replaced in place is seen whole: old or new, with its contents.
     #[test]
     fn replaced_value_is_seen_whole() {
@@ -760,7 +912,7 @@ mod loom_tests {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use super::{KeyHasher, LfMap};
+    use super::{KeyHasher, LfMap, View};
     use crate::sync::pin;
 
     /// Growth, tombstones, shrinking and emptying keep every count exact: after removing every
@@ -800,6 +952,41 @@ mod tests {
                 "round {round}: a map with no keys drops its table"
             );
         }
+    }
+
+    /// A map with one key publishes its entry alone; a second key builds a table; a removal
+    /// that leaves one key publishes it alone again. Each form finds, replaces and removes.
+    #[test]
+    fn one_key_is_published_alone_and_a_second_builds_a_table() {
+        let hasher = KeyHasher::new();
+        let h = |k: &[u8]| hasher.hash(k);
+        let map = LfMap::<u32>::new();
+        let g = pin();
+        let lone = |map: &LfMap<u32>| {
+            map.current_for_writer(&g)
+                .map(|view| matches!(view, View::Lone(_)))
+        };
+        let get = |map: &LfMap<u32>, k: &[u8]| map.get(h(k), k, &g).copied();
+        assert_eq!(lone(&map), None);
+        map.insert(h(b"a"), b"a", 1, h, &g);
+        assert_eq!(lone(&map), Some(true));
+        assert_eq!((get(&map, b"a"), get(&map, b"b")), (Some(1), None));
+        map.insert(h(b"a"), b"a", 2, h, &g);
+        assert_eq!(lone(&map), Some(true), "a replaced lone key stays alone");
+        assert_eq!(get(&map, b"a"), Some(2));
+        map.insert(h(b"b"), b"b", 3, h, &g);
+        assert_eq!(lone(&map), Some(false));
+        assert_eq!((get(&map, b"a"), get(&map, b"b")), (Some(2), Some(3)));
+        assert!(map.remove(h(b"a"), b"a", h, &g));
+        assert_eq!(lone(&map), Some(true));
+        assert_eq!((get(&map, b"a"), get(&map, b"b")), (None, Some(3)));
+        assert!(
+            !map.remove(h(b"a"), b"a", h, &g),
+            "a lone map removes only its key"
+        );
+        assert!(map.remove(h(b"b"), b"b", h, &g));
+        assert_eq!(lone(&map), None);
+        assert!(map.is_empty(&g));
     }
 
     /// A table's capacity rides in the low bits of its pointer: through every size up to 2^18

@@ -378,14 +378,20 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> TopicTrie<D> {
             } else {
                 // Both probes' first lines are requested before either probe waits on one, so
                 // over large tables their cache misses overlap.
+                // A map holding one key needs no hash (see `LfMap`).
                 let suffixes = node.suffixes.reader(guard).map(|table| {
                     let rest = &bytes[start(i)..];
-                    let h = self.hasher.hash(rest);
+                    let h = if table.needs_hash() {
+                        self.hasher.hash(rest)
+                    } else {
+                        0
+                    };
                     table.prefetch(h);
                     (table, h, rest)
                 });
                 let children = node.children.reader(guard).map(|table| {
                     let h = match hashes.get_mut(i) {
+                        _ if !table.needs_hash() => 0,
                         Some(h) if *h != 0 => *h,
                         Some(h) => {
                             *h = self.hasher.hash(word(i));
