@@ -79,12 +79,6 @@ impl<D> DestMap<D> {
         self.map.reader(guard)
     }
 
-    /// The destinations of `key`, whose hash under the owner's [`KeyHasher`] is `hash`.
-    #[inline]
-    pub(super) fn get<'g>(&self, hash: u64, key: &[u8], guard: &'g Guard) -> Option<&'g [D]> {
-        self.map.get(hash, key, guard).map(|list| list.as_slice())
-    }
-
     /// Whether no key has a destination.
     #[inline]
     pub(super) fn is_empty(&self, guard: &Guard) -> bool {
@@ -203,11 +197,16 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> KeyTable<D> {
     /// [`route`](Self::route) with a checked key, under the caller's guard.
     #[inline]
     fn route_pinned(&self, key: &str, out: &mut DestSet<D>, guard: &Guard) {
-        if self.map.is_empty(guard) {
+        let Some(table) = self.map.reader(guard) else {
             return;
-        }
-        let hash = self.hasher.hash(key.as_bytes());
-        if let Some(dests) = self.map.get(hash, key.as_bytes(), guard) {
+        };
+        // A table with one key is compared without a hash (see `LfMap`).
+        let hash = if table.needs_hash() {
+            self.hasher.hash(key.as_bytes())
+        } else {
+            0
+        };
+        if let Some(dests) = table.get(hash, key.as_bytes()) {
             out.extend_from_distinct(dests);
         }
     }
