@@ -201,11 +201,7 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> KeyTable<D> {
             return;
         };
         // A table with one key is compared without a hash (see `LfMap`).
-        let hash = if table.needs_hash() {
-            self.hasher.hash(key.as_bytes())
-        } else {
-            0
-        };
+        let hash = table.hash_for(|| self.hasher.hash(key.as_bytes()));
         if let Some(dests) = table.get(hash, key.as_bytes()) {
             out.extend_from_distinct(dests);
         }

@@ -6,8 +6,9 @@
 //! [`KEY_INLINE`] bytes, the key, inline, so a hit compares the key and reads the value in one
 //! allocation, without another pointer hop), with a tag byte per slot; a table's counts, tags
 //! and slots are one allocation, published as one tagged pointer ([`Table`]); a map with one key
-//! publishes that key's entry alone, without a table ([`View::Lone`]). The hash is the owner's (a [`KeyHasher`], one per trie, so a key word hashed once serves every node's table)
-//! and is not stored: a rebuild rehashes.
+//! publishes that key's entry alone, without a table ([`View::Lone`]). The hash is the owner's
+//! (a [`KeyHasher`], one per trie, so a key word hashed once serves every node's table) and is
+//! not stored: a rebuild rehashes.
 //!
 //! # Protocol
 //!
@@ -293,6 +294,37 @@ impl<'g, V> Table<'g, V> {
         self.header().used.fetch_add(1, Relaxed);
         self.header().live.fetch_add(1, Relaxed);
     }
+
+    /// The live entries, each with its key's hash under `rehash`. Writer only.
+    fn live(
+        self,
+        rehash: &'g impl Fn(&[u8]) -> u64,
+        guard: &'g Guard,
+    ) -> impl Iterator<Item = (u64, Shared<'g, Entry<V>>)> {
+        self.slots().iter().filter_map(move |slot| {
+            let ptr = slot.load_for_writer(guard);
+            // SAFETY: slots of the current table point to live allocations owned by the map;
+            // only the (serialised) writer retires them.
+            let entry = unsafe { ptr.as_ref() }?;
+            Some((rehash(&entry.key), ptr))
+        })
+    }
+}
+
+/// A new table with room for `room` keys (at most half full) holding `entries` (each with its
+/// key's hash), in its published form; not yet published. Writer only.
+fn build_table<'g, V: 'g>(
+    room: usize,
+    entries: impl IntoIterator<Item = (u64, Shared<'g, Entry<V>>)>,
+) -> *mut u8 {
+    let word = Table::<V>::alloc((room * 2).max(4).next_power_of_two());
+    // SAFETY: `word` was just allocated by `Table::alloc`; only this function holds it.
+    let table = unsafe { Table::<V>::from_word(word) }.expect("a new table");
+    for (hash, entry) in entries {
+        // Relaxed: the caller publishes the table with `Release`.
+        table.place(hash, entry, Relaxed);
+    }
+    word
 }
 
 /// The map: one pointer, null while the map is empty (see [`Table`] for its form). See the
@@ -530,13 +562,8 @@ impl<V> LfMap<V> {
                     unsafe { retire(old, guard) };
                 } else {
                     // A second key: a table holding both (the old entry moves, shared).
-                    let word = Table::<V>::alloc(4);
-                    // SAFETY: `word` was just allocated by `Table::alloc`; only this call holds it.
-                    let table = unsafe { Table::<V>::from_word(word) }.expect("a new table");
-                    // Relaxed: the table is published below with `Release`.
-                    table.place(rehash(old_key), old, Relaxed);
-                    table.place(hash, new, Relaxed);
-                    self.publish(word, guard);
+                    let both = [(rehash(old_key), old), (hash, new)];
+                    self.publish(build_table(2, both), guard);
                 }
             }
             Some(View::Table(table)) => self.insert_in(table, hash, key, new, &rehash, guard),
@@ -565,18 +592,13 @@ impl<V> LfMap<V> {
         }
         let header = table.header();
         let (used, live) = (header.used.load(Relaxed), header.live.load(Relaxed));
-        let table = if (u64::from(used) + 1) * 4
-            > u64::try_from(table.capacity()).unwrap_or(u64::MAX) * 3
-        {
-            self.rebuild(table, u32_to_usize(live) + 1, rehash, guard);
-            match self.current_for_writer(guard) {
-                Some(View::Table(table)) => table,
-                _ => unreachable!("a rebuild with room for two keys or more publishes a table"),
-            }
+        if (u64::from(used) + 1) * 4 > u64::try_from(table.capacity()).unwrap_or(u64::MAX) * 3 {
+            // Full: a bigger table with the live entries and the new one.
+            let entries = table.live(rehash, guard).chain([(hash, new)]);
+            self.publish(build_table(u32_to_usize(live) + 1, entries), guard);
         } else {
-            table
-        };
-        table.place(hash, new, Release);
+            table.place(hash, new, Release);
+        }
     }
 
     /// Removes `key`; returns whether it was there.
@@ -613,44 +635,30 @@ impl<V> LfMap<V> {
                 let live = table.header().live.fetch_sub(1, Relaxed) - 1;
                 let used = table.header().used.load(Relaxed);
                 if live <= 1 || (used > 8 && u64::from(live) * 4 < u64::from(used)) {
-                    self.rebuild(table, u32_to_usize(live), &rehash, guard);
+                    self.shrink(table, u32_to_usize(live), &rehash, guard);
                 }
                 true
             }
         }
     }
 
-    /// Publishes what holds the live entries of `old` (the current table) with room for
-    /// `room` keys: nothing when `room` is 0, the one live entry alone when it is 1, else a new
-    /// table; and retires `old`.
-    fn rebuild(
+    /// After a removal left `live` keys in `old` (the current table): publishes what holds
+    /// them (nothing for none, the entry alone for one, else a table sized for them) and
+    /// retires `old`.
+    fn shrink(
         &self,
         old: Table<'_, V>,
-        room: usize,
+        live: usize,
         rehash: &impl Fn(&[u8]) -> u64,
         guard: &Guard,
     ) {
-        let mut live = old
-            .slots()
-            .iter()
-            .map(|slot| slot.load_for_writer(guard))
-            .filter(|ptr| !ptr.is_null());
-        let word = match room {
+        let mut entries = old.live(rehash, guard);
+        let word = match live {
             0 => ptr::null_mut(),
-            1 => live.next().map_or(ptr::null_mut(), lone_word),
-            _ => {
-                let word = Table::<V>::alloc((room * 2).max(4).next_power_of_two());
-                // SAFETY: `word` was just allocated by `Table::alloc`; only this call holds it.
-                let table = unsafe { Table::<V>::from_word(word) }.expect("a new table");
-                for ptr in live {
-                    // SAFETY: slots of the current table point to live allocations owned by
-                    // the map; only this (serialised) writer retires them.
-                    let entry = unsafe { ptr.deref() };
-                    // Relaxed: the new table is published below with `Release`.
-                    table.place(rehash(&entry.key), ptr, Relaxed);
-                }
-                word
-            }
+            1 => entries
+                .next()
+                .map_or(ptr::null_mut(), |(_, entry)| lone_word(entry)),
+            _ => build_table(live, entries),
         };
         self.publish(word, guard);
     }
@@ -710,11 +718,14 @@ pub(crate) struct Reader<'g, V> {
 }
 
 impl<'g, V> Reader<'g, V> {
-    /// Whether a probe needs the key's hash: a lone entry is compared without one (callers
-    /// may then pass any hash to [`prefetch`](Self::prefetch) and [`get`](Self::get)).
+    /// The hash a probe for a key needs: `hash()` for a table; a lone entry is compared
+    /// without one, so `hash` is not called (and 0 stands in).
     #[inline]
-    pub(crate) fn needs_hash(&self) -> bool {
-        matches!(self.view, View::Table(_))
+    pub(crate) fn hash_for(&self, hash: impl FnOnce() -> u64) -> u64 {
+        match self.view {
+            View::Table(_) => hash(),
+            View::Lone(_) => 0,
+        }
     }
 
     /// Starts loading the lines a [`get`](Self::get) of `hash` reads first: its tag and slot,

@@ -381,24 +381,19 @@ impl<D: Copy + Eq + Hash + Send + Sync + 'static> TopicTrie<D> {
                 // A map holding one key needs no hash (see `LfMap`).
                 let suffixes = node.suffixes.reader(guard).map(|table| {
                     let rest = &bytes[start(i)..];
-                    let h = if table.needs_hash() {
-                        self.hasher.hash(rest)
-                    } else {
-                        0
-                    };
+                    let h = table.hash_for(|| self.hasher.hash(rest));
                     table.prefetch(h);
                     (table, h, rest)
                 });
                 let children = node.children.reader(guard).map(|table| {
-                    let h = match hashes.get_mut(i) {
-                        _ if !table.needs_hash() => 0,
+                    let h = table.hash_for(|| match hashes.get_mut(i) {
                         Some(h) if *h != 0 => *h,
                         Some(h) => {
                             *h = self.hasher.hash(word(i));
                             *h
                         }
                         None => self.hasher.hash(word(i)),
-                    };
+                    });
                     table.prefetch(h);
                     (table, h)
                 });
