@@ -9,7 +9,10 @@
 //!   `match/hot/N`: the first 100 keys cycled. Baselines: `match/naive/N` (the reference model of
 //!   `tests/model/topic.rs`, N ≤ 10k, over the first 1,000 keys) and `match/exact_map_floor/N`
 //!   (a plain `AHashMap<String, Vec<u32>>` of the literal patterns, looked up with the same keys:
-//!   the floor any matcher pays to hash the key and copy its destinations out).
+//!   the floor any matcher pays to hash the key and copy its destinations out), and
+//!   `match/words_floor/N` (splitting the key at its dots and hashing each word once with the
+//!   trie's hash: roughly what a matcher that looks a key up word by word pays before its first
+//!   probe).
 //! - `bind/N`, `unbind/N`: binding a fresh pattern into a trie of N (and unbinding it, untimed),
 //!   and the reverse.
 //! - `churn/with_writer/N`: routing the distinct stream on this thread while another thread
@@ -18,9 +21,9 @@
 //!   beside the naive model and a literal key of the same length.
 //!
 //! `WARREN_BENCH_TOPIC_PAIRS=1` first prints a paired report ([`topic_pairs`]): the route,
-//! the exact-key floor, the route under churn and the route beside a writer churning a trie of
-//! its own (the control) timed in alternating passes, each ratio taken within one round
-//! (`-- --test 'nothing^'` then skips the criterion cases).
+//! the exact-key floor, the words floor, the route under churn and the route beside a writer
+//! churning a trie of its own (the control) timed in alternating passes, each ratio taken within
+//! one round (`-- --test 'nothing^'` then skips the criterion cases).
 //!
 //! Setup checks the bench itself: one distinct pass must find the AMQP reference total of
 //! destinations (`warren::workload::reference_destinations`), else the bench panics.
@@ -29,6 +32,7 @@
 //! in release).
 
 use criterion::{BenchmarkId, Criterion, Throughput};
+use std::hash::{BuildHasher, Hasher};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -147,6 +151,18 @@ fn exact_map(s: &Setup) -> ahash::AHashMap<String, Vec<u32>> {
     exact
 }
 
+/// Baseline: the words floor. Splits `key` at its dots and hashes each word once, as the trie's
+/// `KeyHasher` does (ahash, keyed, over the bytes alone): roughly what a matcher that probes
+/// hash tables word by word pays before its first probe. A yardstick, not a bound: the trie
+/// skips the hash for a map holding one key, and hashes whole tails for its suffix tables.
+fn hash_words(hasher: &ahash::RandomState, key: &str) -> u64 {
+    key.as_bytes().split(|&b| b == b'.').fold(0, |acc, word| {
+        let mut h = hasher.build_hasher();
+        h.write(word);
+        acc ^ h.finish()
+    })
+}
+
 fn bench_match(c: &mut Criterion, s: &Setup) {
     let mut g = c.benchmark_group("match");
     g.throughput(Throughput::Elements(1));
@@ -182,6 +198,16 @@ fn bench_match(c: &mut Criterion, s: &Setup) {
             }
             i = (i + 1) % s.keys.len();
             black_box(out.len())
+        })
+    });
+
+    let hasher = ahash::RandomState::new();
+    g.bench_function(BenchmarkId::new("words_floor", &s.label), |b| {
+        let mut i = 0;
+        b.iter(|| {
+            let h = hash_words(&hasher, &s.keys[i]);
+            i = (i + 1) % s.keys.len();
+            black_box(h)
         })
     });
 
@@ -342,6 +368,15 @@ fn floor_pass(s: &Setup, exact: &ahash::AHashMap<String, Vec<u32>>, out: &mut De
     per_key(s, start.elapsed())
 }
 
+/// One pass of the words floor over the distinct stream; ns per key.
+fn words_pass(s: &Setup, hasher: &ahash::RandomState) -> f64 {
+    let start = Instant::now();
+    for k in &s.keys {
+        black_box(hash_words(hasher, k));
+    }
+    per_key(s, start.elapsed())
+}
+
 /// Rounds of the paired report.
 const PAIR_ROUNDS: usize = 9;
 
@@ -350,9 +385,10 @@ fn median(v: &mut [f64]) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-/// `WARREN_BENCH_TOPIC_PAIRS=1`: for each size, [`PAIR_ROUNDS`] rounds, each running four
+/// `WARREN_BENCH_TOPIC_PAIRS=1`: for each size, [`PAIR_ROUNDS`] rounds, each running five
 /// passes over the distinct stream in an order rotated per round: the trie alone, the
-/// exact-key floor, the trie while [`churn_writer`] runs on it, and the trie while the same
+/// exact-key floor, the words floor, the trie while [`churn_writer`] runs on it, and the trie
+/// while the same
 /// writer runs on a trie of its own holding the same bindings (a control: what a busy writer
 /// on the other core costs a router that shares no table with it). Each ratio divides by a pass
 /// of its own round, so no ratio mixes two of a shared machine's moods (criterion measures the
@@ -365,18 +401,20 @@ fn topic_pairs() {
         let own = TopicTrie::new();
         own.bind_many(s.patterns.iter().map(String::as_str).zip(0u32..))
             .expect("valid");
+        let hasher = ahash::RandomState::new();
         let mut out = DestSet::new();
-        let (mut alone, mut floor) = (Vec::new(), Vec::new());
+        let (mut alone, mut floor, mut words) = (Vec::new(), Vec::new(), Vec::new());
         let (mut churn, mut control) = (Vec::new(), Vec::new());
         for round in 0..PAIR_ROUNDS {
-            let mut t = [0.0f64; 4];
-            for k in 0..4 {
-                let which = (k + round) % 4;
+            let mut t = [0.0f64; 5];
+            for k in 0..5 {
+                let which = (k + round) % 5;
                 let mut next = 0;
                 t[which] = match which {
                     0 => per_key(&s, route_keys(&s, keys_u64(&s), &mut next, &mut out)),
                     1 => floor_pass(&s, &exact, &mut out),
-                    2 => per_key(
+                    2 => words_pass(&s, &hasher),
+                    3 => per_key(
                         &s,
                         route_keys_with_writer(&s, &s.trie, keys_u64(&s), &mut next, &mut out),
                     ),
@@ -388,19 +426,21 @@ fn topic_pairs() {
             }
             alone.push(t[0]);
             floor.push(t[0] / t[1]);
-            churn.push(t[2] / t[0]);
-            control.push(t[3] / t[0]);
+            words.push(t[2] / t[1]);
+            churn.push(t[3] / t[0]);
+            control.push(t[4] / t[0]);
         }
         let spread = |v: &mut Vec<f64>| {
             let m = median(v);
             format!("{m:.2} ({:.2}-{:.2})", v[0], v[v.len() - 1])
         };
         println!(
-            "  {}: route {} ns; route / exact-map floor {}; with a churning writer / alone {}; \
-             with that writer on a trie of its own / alone {}",
+            "  {}: route {} ns; route / exact-map floor {}; words floor / exact-map floor {}; \
+             with a churning writer / alone {}; with that writer on a trie of its own / alone {}",
             s.label,
             spread(&mut alone),
             spread(&mut floor),
+            spread(&mut words),
             spread(&mut churn),
             spread(&mut control)
         );
