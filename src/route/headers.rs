@@ -52,6 +52,7 @@
 use crate::error::Error;
 use crate::message::{FieldTable, FieldValue};
 use crate::sync::{pin, write, Published, Writing};
+use crate::topic::lfmap::bytes_eq;
 use crate::topic::DestSet;
 use std::hash::Hash;
 // `std`'s `Arc`, not one from `crate::sync`: its count is only touched by writers (under the
@@ -162,7 +163,7 @@ impl Test {
                 _ => false,
             },
             Test::Bytes(b) => match header {
-                FieldValue::LongString(h) | FieldValue::ByteArray(h) => h[..] == b[..],
+                FieldValue::LongString(h) | FieldValue::ByteArray(h) => bytes_eq(h, b),
                 _ => false,
             },
             Test::Bool(b) => header.as_bool() == Some(*b),

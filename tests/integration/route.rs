@@ -504,6 +504,12 @@ fn headers_values_need_the_same_type_class() {
     ));
     assert!(!term_matches("all", s("pdf"), s("PDF")));
     assert!(!term_matches("all", s("1"), V::I32(1)));
+    // The empty string is a string like any other (and never the void value).
+    assert!(term_matches("all", s(""), s("")));
+    assert!(term_matches("all", s(""), V::ByteArray(Vec::new())));
+    assert!(!term_matches("all", s(""), s("a")));
+    assert!(!term_matches("all", s("a"), s("")));
+    assert!(!term_matches("all", s(""), V::Void));
     // Booleans are their own class.
     assert!(term_matches("all", V::Bool(true), V::Bool(true)));
     assert!(!term_matches("all", V::Bool(true), V::Bool(false)));
