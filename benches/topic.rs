@@ -388,11 +388,10 @@ fn median(v: &mut [f64]) -> f64 {
 /// `WARREN_BENCH_TOPIC_PAIRS=1`: for each size, [`PAIR_ROUNDS`] rounds, each running five
 /// passes over the distinct stream in an order rotated per round: the trie alone, the
 /// exact-key floor, the words floor, the trie while [`churn_writer`] runs on it, and the trie
-/// while the same
-/// writer runs on a trie of its own holding the same bindings (a control: what a busy writer
-/// on the other core costs a router that shares no table with it). Each ratio divides by a pass
-/// of its own round, so no ratio mixes two of a shared machine's moods (criterion measures the
-/// cases minutes apart); prints the medians and the spread.
+/// while the same writer runs on a trie of its own holding the same bindings (a control: what
+/// a busy writer on the other core costs a router that shares no table with it). Each ratio
+/// divides by a pass of its own round, so no ratio mixes two of a shared machine's moods
+/// (criterion measures the cases minutes apart); prints the medians and the spread.
 fn topic_pairs() {
     println!("topic pairs: median (min-max) of {PAIR_ROUNDS} rounds, distinct stream");
     for n in sizes() {
